@@ -1,0 +1,65 @@
+# clipdex: the README's commands. CMake does the building; this file only
+# strings the steps together. Every target bootstraps first (quiet and quick
+# when there is nothing to do).
+#
+#   make demo     bootstrap, build, run the main job on the embedded defaults
+#   make test     bootstrap, build (plain and ASan+UBSan), run every suite through ctest
+#   make build    bootstrap and build into build/
+#   make install  install under PREFIX (default /usr/local)
+#   make fuzz     build libFuzzer targets with clang into build-fuzz/
+#   make clean
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+PREFIX     ?= /usr/local
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+CTEST_ARGS ?=
+include tools/ort.lock
+ORT_ROOT   := $(or $(ONNXRUNTIME_ROOT),$(CURDIR)/.cache/onnxruntime-$(ORT_VERSION))
+GENERATOR  := $(shell command -v ninja >/dev/null 2>&1 && echo Ninja || echo "Unix Makefiles")
+CMAKE_COMMON = -G "$(GENERATOR)" -DONNXRUNTIME_ROOT="$(ORT_ROOT)" -DCDX_WERROR=ON
+
+.PHONY: all bootstrap build build-asan test test-unit demo install fuzz clean
+
+all: build
+
+bootstrap:
+	@tools/bootstrap
+
+$(BUILD)/CMakeCache.txt: | bootstrap
+	@cmake -S . -B $(BUILD) $(CMAKE_COMMON) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+
+$(ASAN_BUILD)/CMakeCache.txt: | bootstrap
+	@cmake -S . -B $(ASAN_BUILD) $(CMAKE_COMMON) -DCMAKE_BUILD_TYPE=Debug \
+	    "-DCDX_SANITIZE=address;undefined" >/dev/null
+
+build: bootstrap $(BUILD)/CMakeCache.txt
+	@cmake --build $(BUILD) -j $(JOBS)
+
+build-asan: bootstrap $(ASAN_BUILD)/CMakeCache.txt
+	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+# Every suite in the plain build (except those labelled slow), then the unit
+# suites again under ASan+UBSan.
+test: build build-asan
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -LE slow $(CTEST_ARGS)
+	@cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS) -L unit -LE slow $(CTEST_ARGS)
+
+test-slow: build
+	@cd $(BUILD) && ctest --output-on-failure -L slow $(CTEST_ARGS)
+
+demo: build
+	@$(BUILD)/clipdex doctor
+
+install: build
+	@cmake --install $(BUILD) --prefix $(PREFIX)
+
+fuzz: bootstrap
+	@cmake -S . -B $(FUZZ_BUILD) $(CMAKE_COMMON) -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
+	    -DCDX_FUZZ=ON "-DCDX_SANITIZE=address;undefined" >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS)
+	@echo "fuzz targets in $(FUZZ_BUILD)/tests/: run e.g. $(FUZZ_BUILD)/tests/fuzz_contract tests/fuzz/corpus/contract"
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -1,0 +1,23 @@
+/* The clipdex command line: a table of subcommands (cli/main.c), one file per
+ * subcommand (cli/cmd_*.c). Each handler gets argv with argv[0] set to the
+ * subcommand's name and returns a process exit code. */
+#ifndef CDX_CLI_H
+#define CDX_CLI_H
+
+typedef struct cdx_cli_command {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv);
+} cdx_cli_command;
+
+/* Subcommand handlers. */
+int cdx_cmd_doctor(int argc, char **argv);
+
+/* Prints "clipdex <cmd>: <message>" to stderr and returns exit code 2. */
+int cdx_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* clipdex version and build revision (generated at build time). */
+const char *cdx_cli_version(void);
+const char *cdx_cli_git_revision(void);
+
+#endif
