@@ -33,7 +33,7 @@ enum cdx_tokenizer_kind { CDX_TOKENIZER_CLIP_BPE = 0, CDX_TOKENIZER_SENTENCEPIEC
 enum cdx_padding { CDX_PADDING_MAX_LENGTH = 0, CDX_PADDING_BUCKET = 1 };
 enum cdx_pooling { CDX_POOLING_EOS_ARGMAX = 0, CDX_POOLING_LAST = 1 };
 enum cdx_dtype { CDX_DTYPE_FLOAT32 = 0, CDX_DTYPE_INT64 = 1, CDX_DTYPE_INT32 = 2, CDX_DTYPE_FLOAT16 = 3 };
-enum cdx_tower { CDX_TOWER_VISION = 0, CDX_TOWER_TEXT = 1 };
+enum cdx_tower_kind { CDX_TOWER_VISION = 0, CDX_TOWER_TEXT = 1 };
 
 #define CDX_CONTRACT_MAX_RANK 8
 #define CDX_CONTRACT_MAX_IO 4
@@ -74,7 +74,7 @@ typedef struct cdx_contract_spec {
 
     int32_t onnx_opset;
     int32_t onnx_ir_version;
-    cdx_tower_spec towers[2];           /* indexed by enum cdx_tower */
+    cdx_tower_spec towers[2];           /* indexed by enum cdx_tower_kind */
 
     struct {
         int32_t height, width;

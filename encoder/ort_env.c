@@ -3,6 +3,9 @@
 #include "encoder/ort_env.h"
 
 #include "common/log.h"
+#include "encoder/ort_util.h"
+
+#include <stdarg.h>
 
 #include <onnxruntime_c_api.h>
 #include <pthread.h>
@@ -14,16 +17,68 @@ static OrtEnv *g_env;
 static char g_env_err[256];
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
+#define MAX_TAPS 16
+static pthread_mutex_t g_tap_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    char logid[64];
+    cdx_ort_log_tap_fn fn;
+    void *ctx;
+} g_taps[MAX_TAPS];
+
+int cdx_ort_log_tap_add(const char *logid, cdx_ort_log_tap_fn fn, void *ctx)
+{
+    int rc = CDX_ERR_FULL;
+    pthread_mutex_lock(&g_tap_mu);
+    for (int i = 0; i < MAX_TAPS; i++) {
+        if (!g_taps[i].fn) {
+            snprintf(g_taps[i].logid, sizeof g_taps[i].logid, "%s", logid);
+            g_taps[i].fn = fn;
+            g_taps[i].ctx = ctx;
+            rc = CDX_OK;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&g_tap_mu);
+    return rc;
+}
+
+void cdx_ort_log_tap_remove(const char *logid)
+{
+    pthread_mutex_lock(&g_tap_mu);
+    for (int i = 0; i < MAX_TAPS; i++)
+        if (g_taps[i].fn && strcmp(g_taps[i].logid, logid) == 0)
+            g_taps[i].fn = NULL;
+    pthread_mutex_unlock(&g_tap_mu);
+}
+
 static void ORT_API_CALL ort_log_cb(void *param, OrtLoggingLevel severity, const char *category,
                                     const char *logid, const char *code_location, const char *message)
 {
     (void)param;
-    (void)logid;
     (void)code_location;
-    enum cdx_log_level lv = severity >= ORT_LOGGING_LEVEL_ERROR ? CDX_LOG_LEVEL_ERROR
+    if (!message)
+        return;
+    if (logid && *logid) {
+        pthread_mutex_lock(&g_tap_mu);
+        for (int i = 0; i < MAX_TAPS; i++)
+            if (g_taps[i].fn && strcmp(g_taps[i].logid, logid) == 0)
+                g_taps[i].fn(g_taps[i].ctx, message);
+        pthread_mutex_unlock(&g_tap_mu);
+    }
+    /* ORT says this when a profiled session failed to load; the load error
+     * itself is what the user needs, so this one is only noise. */
+    if (strstr(message, "Could not write a profile because no model was loaded"))
+        severity = ORT_LOGGING_LEVEL_VERBOSE;
+    /* Saving an optimized model warns that it is hardware specific; the cache
+     * key includes the CPU's features, so that is handled. */
+    if (strstr(message, "Serializing optimized model with Graph Optimization level greater than"))
+        severity = ORT_LOGGING_LEVEL_INFO;
+    enum cdx_log_level lv = severity >= ORT_LOGGING_LEVEL_ERROR     ? CDX_LOG_LEVEL_ERROR
                             : severity == ORT_LOGGING_LEVEL_WARNING ? CDX_LOG_LEVEL_WARN
-                                                                     : CDX_LOG_LEVEL_DEBUG;
-    cdx_log(lv, "ort", "%s: %s", category ? category : "", message ? message : "");
+                            : severity == ORT_LOGGING_LEVEL_INFO    ? CDX_LOG_LEVEL_DEBUG
+                                                                    : CDX_LOG_LEVEL_TRACE;
+    cdx_log(lv, "ort", "%s%s%s: %s", category ? category : "", logid && *logid ? " " : "", logid ? logid : "",
+            message);
 }
 
 static void env_create(void)
@@ -94,4 +149,21 @@ void cdx_ort_env_shutdown(void)
         g_api->ReleaseEnv(g_env);
         g_env = NULL;
     }
+}
+
+const OrtApi *cdx_ort(void) { return (const OrtApi *)cdx_ort_api(); }
+
+int cdx_ort_check(OrtStatus *status, cdx_errbuf *eb, const char *fmt, ...)
+{
+    if (!status)
+        return CDX_OK;
+    char what[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    const OrtApi *api = cdx_ort();
+    cdx_errbuf_set(eb, CDX_ERR_ORT, "%s: %s", what, api->GetErrorMessage(status));
+    api->ReleaseStatus(status);
+    return CDX_ERR_ORT;
 }

@@ -29,6 +29,14 @@ int cdx_ort_env_get(void **env_out, cdx_errbuf *eb);
  * the headers clipdex was built with. */
 const void *cdx_ort_api(void);
 int cdx_ort_info_read(cdx_ort_info *out, cdx_errbuf *eb);
+/* Log taps: while a tap is registered for a session log id, every ORT message
+ * logged under that id is passed to fn (from ORT's thread, synchronously) as
+ * well as to clipdex's log. Towers use this to read ORT's node placement
+ * while their session is created. At most 16 taps at once: CDX_ERR_FULL. */
+typedef void (*cdx_ort_log_tap_fn)(void *ctx, const char *message);
+int cdx_ort_log_tap_add(const char *logid, cdx_ort_log_tap_fn fn, void *ctx);
+void cdx_ort_log_tap_remove(const char *logid);
+
 /* Releases the environment at exit; sessions must be closed first. */
 void cdx_ort_env_shutdown(void);
 
