@@ -122,6 +122,12 @@ typedef struct cdx_contract_spec {
     } thresholds;
 
     char space_hash[65];                /* sha256 of the vector-space fields (contracts/README.md) */
+
+    /* What cdx_contract_open checked (cdx_contract_params): 1 when every
+     * artifact's sha256 matched / both tower files' signatures matched; 0 when
+     * the check was skipped (and always 0 after cdx_contract_parse). */
+    int32_t artifacts_verified;
+    int32_t onnx_checked;
 } cdx_contract_spec;
 
 typedef struct cdx_contract_params {

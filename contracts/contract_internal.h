@@ -1,0 +1,60 @@
+/* Pieces shared by the contract loader's files (contract.c parses and opens,
+ * contract_onnx.c compares tower files, contract_describe.c prints). Not for
+ * other modules: they use contracts/contract.h. */
+#ifndef CDX_CONTRACTS_CONTRACT_INTERNAL_H
+#define CDX_CONTRACTS_CONTRACT_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "contracts/contract.h"
+#include "contracts/onnx_scan.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The schema's names for each enum, indexed by the enum's value, NULL-terminated. */
+extern const char *const cdx_contract_family_names[];
+extern const char *const cdx_contract_variant_names[];
+extern const char *const cdx_contract_resize_names[];
+extern const char *const cdx_contract_interp_names[];
+extern const char *const cdx_contract_crop_names[];
+extern const char *const cdx_contract_tokenizer_names[];
+extern const char *const cdx_contract_padding_names[];
+extern const char *const cdx_contract_pooling_names[];
+extern const char *const cdx_contract_dtype_names[];
+extern const char *const cdx_contract_tower_keys[]; /* "vision", "text" */
+extern const char *const cdx_contract_tower_roles[]; /* "vision_model", "text_model" */
+
+/* Every problem found while opening a contract, gathered into one message:
+ * one line per problem, as many as fit in an errbuf; the rest are counted
+ * (and logged at debug level). The code is the first problem's. */
+typedef struct cdx_problems {
+    char msg[CDX_ERRMSG_MAX];
+    size_t len;
+    int count, dropped, code;
+} cdx_problems;
+
+void cdx_problems_add(cdx_problems *p, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* CDX_OK when nothing was added; otherwise the first code, with the message in eb. */
+int cdx_problems_finish(const cdx_problems *p, cdx_errbuf *eb);
+
+/* Adds to p every way the tower file's signature (info, read from onnx_path)
+ * differs from the contract: opset, IR version, input and output count,
+ * names, dtypes, ranks and dims. */
+void cdx_contract_compare_onnx(const cdx_contract_spec *s, enum cdx_tower tower, const char *onnx_path,
+                               const cdx_onnx_info *info, cdx_problems *p);
+
+/* A short double-quoted rendering of an untrusted string for messages:
+ * quotes and control characters escaped, long strings cut with "...". */
+void cdx_contract_quote(const char *s, char *buf, size_t cap);
+
+/* Writes a tensor shape as JSON-like text, e.g. ["batch", 3, 224, 224], into buf. */
+void cdx_contract_format_shape(const cdx_tensor_spec *t, char *buf, size_t cap);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
