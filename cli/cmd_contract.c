@@ -22,18 +22,20 @@ typedef struct contract_opts {
 
 typedef int (*contract_action)(const contract_opts *o, const cdx_contract *c);
 
-/* Prints a failure (JSON on stdout with --json, text on stderr) and returns its exit code. */
-static int report_error(const char *sub, const contract_opts *o, int rc, const cdx_errbuf *eb)
+/* Prints a failure (JSON on stdout with --json, text on stderr) and returns
+ * its exit code. report, when given, is the full list of problems. */
+static int report_error(const char *sub, const contract_opts *o, int rc, const cdx_errbuf *eb, const char *report)
 {
+    const char *msg = report ? report : cdx_errbuf_msg(eb);
     if (o->as_json) {
         json_t *j = json_pack("{s:b, s:s, s:{s:s, s:i, s:s}}", "ok", 0, "file", o->path, "error", "code",
-                              cdx_errname(rc), "exit_code", cdx_exit_code(rc), "message", cdx_errbuf_msg(eb));
+                              cdx_errname(rc), "exit_code", cdx_exit_code(rc), "message", msg);
         char *s = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
         printf("%s\n", s ? s : "{\"ok\": false}");
         free(s);
         json_decref(j);
     } else {
-        fprintf(stderr, "clipdex contract %s: %s\n", sub, cdx_errbuf_msg(eb));
+        fprintf(stderr, "clipdex contract %s: %s\n", sub, msg);
     }
     return cdx_exit_code(rc);
 }
@@ -135,12 +137,16 @@ int cdx_cmd_contract(int argc, char **argv)
     if (optind < argc) {
         snprintf(o.path, sizeof o.path, "%s", argv[optind]);
     } else if ((rc = cdx_contract_default_path(o.path, sizeof o.path, &eb)) != CDX_OK) {
-        return report_error(sub, &o, rc, &eb);
+        return report_error(sub, &o, rc, &eb, NULL);
     }
     cdx_contract *ct = NULL;
-    rc = cdx_contract_open(o.path, &o.params, &ct, &eb);
-    if (rc != CDX_OK)
-        return report_error(sub, &o, rc, &eb);
+    char *report = NULL;
+    rc = cdx_contract_open_report(o.path, &o.params, &ct, &report, &eb);
+    if (rc != CDX_OK) {
+        int code = report_error(sub, &o, rc, &eb, report);
+        free(report);
+        return code;
+    }
     int code = actions[a].run(&o, ct);
     cdx_contract_close(ct);
     return code;

@@ -116,9 +116,14 @@ void cdx_problems_add(cdx_problems *p, int code, const char *fmt, ...)
     cdx_log_debug("contract", "%s", line);
     if (p->count++ == 0)
         p->code = code;
+    size_t n = strlen(line);
+    char *all = realloc(p->all, p->all_len + n + 2);
+    if (all) {
+        p->all_len += (size_t)sprintf(all + p->all_len, "%s%s", p->all_len ? "\n" : "", line);
+        p->all = all;
+    }
     /* Keep room for the "(N more)" tail; the first problem always goes in. */
-    size_t need = strlen(line) + (p->len ? 1 : 0);
-    if (p->len && p->len + need + 64 >= sizeof p->msg) {
+    if (p->len && p->len + n + 1 + 64 >= sizeof p->msg) {
         p->dropped++;
         return;
     }
@@ -132,9 +137,15 @@ int cdx_problems_finish(const cdx_problems *p, cdx_errbuf *eb)
     if (p->count == 0)
         return CDX_OK;
     if (p->dropped)
-        return cdx_errbuf_set(eb, p->code, "%s\n(and %d more; --log-level debug lists them all)", p->msg,
+        return cdx_errbuf_set(eb, p->code, "%s\n(and %d more; `clipdex contract check` lists them all)", p->msg,
                               p->dropped);
     return cdx_errbuf_set(eb, p->code, "%s", p->msg);
+}
+
+void cdx_problems_free(cdx_problems *p)
+{
+    if (p)
+        CDX_FREE(p->all);
 }
 
 /* --- JSON walking context --- */
@@ -404,28 +415,12 @@ static int read_object(jctx *c, const field *f, json_t *v, void *base)
     return rc != CDX_OK ? rc : walk_object(c, v, f->sub, base);
 }
 
-static int read_field(jctx *c, const field *f, json_t *v, void *base)
-{
-    switch (f->kind) {
-    case F_STRING:
-    case F_PATH:
-        return read_string(c, f, v, base);
-    case F_INT:
-        return read_int(c, f, v, base);
-    case F_NUMBER:
-        return read_number(c, f, v, base);
-    case F_BOOL:
-        return read_bool(c, f, v, base);
-    case F_ENUM:
-        return read_enum(c, f, v, base);
-    case F_OBJECT:
-        return read_object(c, f, v, base);
-    case F_CUSTOM:
-        return f->fn(c, f, v, base);
-    }
-    CDX_ASSERT(!"unknown field kind");
-    return CDX_ERR_INTERNAL;
-}
+static int read_custom(jctx *c, const field *f, json_t *v, void *base) { return f->fn(c, f, v, base); }
+
+static const field_fn readers[] = {
+    [F_STRING] = read_string, [F_PATH] = read_string, [F_INT] = read_int,       [F_NUMBER] = read_number,
+    [F_BOOL] = read_bool,     [F_ENUM] = read_enum,   [F_OBJECT] = read_object, [F_CUSTOM] = read_custom,
+};
 
 /* Unknown keys first (a misspelt key reads better as "unknown" than as the
  * key it was meant to be being "missing"), then every table key in order. */
@@ -451,7 +446,7 @@ static int walk_object(jctx *c, json_t *obj, const section *sec, void *base)
         const field *f = &sec->fields[i];
         size_t mark = path_key(c, f->key);
         v = json_object_get(obj, f->key);
-        int rc = v ? read_field(c, f, v, base)
+        int rc = v ? readers[f->kind](c, f, v, base)
                    : jfail(c, CDX_ERR_CONTRACT, "missing field (every field is required; use null where a "
                                                 "value does not apply)");
         if (rc != CDX_OK)
@@ -1139,7 +1134,16 @@ static void check_towers(const cdx_contract_spec *s, int skip_missing, cdx_probl
 
 int cdx_contract_open(const char *path, const cdx_contract_params *params, cdx_contract **out, cdx_errbuf *eb)
 {
+    return cdx_contract_open_report(path, params, out, NULL, eb);
+}
+
+int cdx_contract_open_report(const char *path, const cdx_contract_params *params, cdx_contract **out,
+                             char **report, cdx_errbuf *eb)
+{
     *out = NULL;
+    if (report)
+        *report = NULL;
+    cdx_problems p = {0};
     cdx_contract_params prm = params ? *params : cdx_contract_default_params();
     char *json = NULL, *dir_copy = NULL;
     size_t len = 0;
@@ -1162,7 +1166,6 @@ int cdx_contract_open(const char *path, const cdx_contract_params *params, cdx_c
         goto done;
     cdx_contract_spec *s = &ct->spec;
     snprintf(s->file, sizeof s->file, "%s", path);
-    cdx_problems p = {0};
     if (prm.verify_artifacts)
         verify_artifacts(s, &p);
     if (prm.check_onnx)
@@ -1174,6 +1177,10 @@ int cdx_contract_open(const char *path, const cdx_contract_params *params, cdx_c
     *out = ct;
     ct = NULL;
 done:
+    if (rc != CDX_OK && report)
+        *report = p.all ? p.all : strdup(cdx_errbuf_msg(eb));
+    else
+        cdx_problems_free(&p);
     cdx_contract_close(ct);
     free(json);
     free(dir_copy);

@@ -143,6 +143,11 @@ cdx_contract_params cdx_contract_default_params(void);
  * ill-typed field), CDX_ERR_MISMATCH (artifact hash or ONNX signature differs). */
 int cdx_contract_open(const char *path, const cdx_contract_params *params, cdx_contract **out,
                       cdx_errbuf *eb);
+/* The same; on failure, when report is not NULL, *report gets every problem
+ * found (one per line), where eb holds as many as fit in CDX_ERRMSG_MAX and
+ * counts the rest. Caller frees *report with free(); NULL on success. */
+int cdx_contract_open_report(const char *path, const cdx_contract_params *params, cdx_contract **out,
+                             char **report, cdx_errbuf *eb);
 /* Parses contract JSON from memory without touching the filesystem (no
  * artifact or ONNX checks; paths resolve against base_dir). For tests and fuzzing. */
 int cdx_contract_parse(const char *json, size_t len, const char *base_dir, cdx_contract **out,

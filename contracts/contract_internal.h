@@ -28,18 +28,22 @@ extern const char *const cdx_contract_dtype_names[];
 extern const char *const cdx_contract_tower_keys[]; /* "vision", "text" */
 extern const char *const cdx_contract_tower_roles[]; /* "vision_model", "text_model" */
 
-/* Every problem found while opening a contract, gathered into one message:
- * one line per problem, as many as fit in an errbuf; the rest are counted
- * (and logged at debug level). The code is the first problem's. */
+/* Every problem found while opening a contract, one line each: all of them
+ * in `all` (for cdx_contract_open_report), and as many as fit in an errbuf
+ * in `msg`, the rest counted. Each is also logged at debug level. The code
+ * is the first problem's. */
 typedef struct cdx_problems {
     char msg[CDX_ERRMSG_MAX];
     size_t len;
     int count, dropped, code;
+    char *all;              /* owned; NULL until a problem is added (or if memory ran out) */
+    size_t all_len;
 } cdx_problems;
 
 void cdx_problems_add(cdx_problems *p, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* CDX_OK when nothing was added; otherwise the first code, with the message in eb. */
 int cdx_problems_finish(const cdx_problems *p, cdx_errbuf *eb);
+void cdx_problems_free(cdx_problems *p);
 
 /* Adds to p every way the tower file's signature (info, read from onnx_path)
  * differs from the contract: opset, IR version, input and output count,

@@ -101,10 +101,11 @@ static inline int cdx_test_parse_edited(const char *name, const cdx_test_edit *e
 
 /* Writes the edited fixture to dir/<name>.json with model_dir pointing at the
  * committed fixture model (absolute), and opens it. *file gets the contract
- * path when file is not NULL (caller frees). */
+ * path and *report the full problem list (see cdx_contract_open_report)
+ * when they are not NULL; caller frees both. */
 static inline int cdx_test_open_edited(const char *dir, const char *name, const cdx_test_edit *edits, size_t n,
                                        const cdx_contract_params *params, cdx_contract **out, cdx_errbuf *eb,
-                                       char **file)
+                                       char **file, char **report)
 {
     char *rel = cdx_test_fmt("models/%s", name);
     char *model_dir = cdx_test_fixture(rel);
@@ -115,7 +116,7 @@ static inline int cdx_test_open_edited(const char *dir, const char *name, const 
     char *text = cdx_test_contract_text(name, all, n + 1);
     char *path = cdx_test_fmt("%s/%s.json", dir, name);
     assert_int_equal(cdx_test_write_file(path, text, strlen(text)), 0);
-    int rc = cdx_contract_open(path, params, out, eb);
+    int rc = cdx_contract_open_report(path, params, out, report, eb);
     if (file)
         *file = path;
     else

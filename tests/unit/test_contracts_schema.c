@@ -406,7 +406,7 @@ static void document_errors(void **state)
     /* Schema errors name the file when it was opened from disk. */
     cdx_test_edit e = {"image.mean[2]", "\"x\""};
     char *file = NULL;
-    assert_int_equal(cdx_test_open_edited(dir, "fixture-clip", &e, 1, NULL, &c, &eb, &file), CDX_ERR_CONTRACT);
+    assert_int_equal(cdx_test_open_edited(dir, "fixture-clip", &e, 1, NULL, &c, &eb, &file, NULL), CDX_ERR_CONTRACT);
     want = cdx_test_fmt("%s: image.mean[2]: expected a number, got \"x\"", file);
     assert_string_equal(cdx_errbuf_msg(&eb), want);
     free(want);
