@@ -1,6 +1,7 @@
-/* Pieces shared by the contract loader's files (contract.c parses and opens,
- * contract_onnx.c compares tower files, contract_describe.c prints). Not for
- * other modules: they use contracts/contract.h. */
+/* Pieces shared by the contract loader's files (contract.c parses the schema,
+ * contract_open.c opens and checks files, contract_onnx.c compares tower
+ * files, contract_describe.c prints). Not for other modules: they use
+ * contracts/contract.h. */
 #ifndef CDX_CONTRACTS_CONTRACT_INTERNAL_H
 #define CDX_CONTRACTS_CONTRACT_INTERNAL_H
 
@@ -14,6 +15,14 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+struct cdx_contract {
+    cdx_contract_spec spec;
+};
+
+/* cdx_contract_parse with file naming the contract in messages. */
+int cdx_contract_parse_as(const char *json, size_t len, const char *base_dir, const char *file, cdx_contract **out,
+                          cdx_errbuf *eb);
 
 /* The schema's names for each enum, indexed by the enum's value, NULL-terminated. */
 extern const char *const cdx_contract_family_names[];

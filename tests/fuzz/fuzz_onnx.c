@@ -1,9 +1,12 @@
 /* Fuzz target: the ONNX signature reader (contracts/onnx_scan.c), our own
  * walker over the protobuf wire format of untrusted model files. Any input
  * must give CDX_OK or CDX_ERR_PARSE, never a crash, leak or hang; on success
- * the signature it read must be self-consistent. Seeds: the fixture towers
- * and a few broken ones (tests/fuzz/corpus/onnx/). */
+ * the signature it read must be self-consistent, and comparing it with a
+ * contract (whose messages quote the file's untrusted names) must not
+ * misbehave either. Seeds: the fixture towers and a few broken ones
+ * (tests/fuzz/corpus/onnx/). */
 #include "common/util.h"
+#include "contracts/contract_internal.h"
 #include "contracts/onnx_scan.h"
 
 #include <stddef.h>
@@ -11,6 +14,23 @@
 #include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The fixture-clip vision tower's side of a contract. */
+static const cdx_contract_spec *spec(void)
+{
+    static cdx_contract_spec s;
+    if (s.onnx_opset == 0) {
+        s.onnx_opset = 17;
+        s.onnx_ir_version = 8;
+        cdx_tower_spec *v = &s.towers[CDX_TOWER_VISION];
+        v->n_inputs = v->n_outputs = 1;
+        v->inputs[0] = (cdx_tensor_spec){.name = "pixel_values", .dtype = CDX_DTYPE_FLOAT32, .rank = 4,
+                                         .dims = {-1, 3, 16, 16}, .dim_names = {"batch"}};
+        v->outputs[0] = (cdx_tensor_spec){.name = "image_embeds", .dtype = CDX_DTYPE_FLOAT32, .rank = 2,
+                                          .dims = {-1, 8}, .dim_names = {"batch"}};
+    }
+    return &s;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -33,6 +53,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             (void)cdx_onnx_elem_type_name(v[i].elem_type);
         }
     }
+    cdx_problems p = {0};
+    cdx_contract_compare_onnx(spec(), CDX_TOWER_VISION, "fuzz.onnx", &info, &p);
+    cdx_errbuf out = {0};
+    CDX_ASSERT((cdx_problems_finish(&p, &out) == CDX_OK) == (p.count == 0));
+    CDX_ASSERT(strlen(out.msg) < sizeof out.msg);
+    cdx_problems_free(&p);
     cdx_onnx_info_free(&info);
     return 0;
 }

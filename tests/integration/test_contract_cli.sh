@@ -67,9 +67,15 @@ PYEOF
 )"
 [ "$check" = ok ] || fail "show --json: $check"
 
-out="$("$CLIPDEX" contract check --no-verify "$CLIP")"; rc=$?
-expect_rc 0 "$rc" "check --no-verify"
-expect_contains "$out" "not hashed (--no-verify)" "--no-verify says what it skipped"
+# --no-hash skips the sha256s but still reads the ONNX signatures.
+sed 's/"sha256": "45943e/"sha256": "00000e/' "$CLIP" > "$work/contracts/stale_hash.json"
+out="$("$CLIPDEX" contract check --no-hash "$work/contracts/stale_hash.json")"; rc=$?
+expect_rc 0 "$rc" "check --no-hash"
+expect_contains "$out" "7 artifacts not hashed (--no-hash); ONNX opset 17, IR 8 and tower signatures match" "--no-hash says what it skipped"
+sed 's/"opset": 17/"opset": 16/' "$work/contracts/stale_hash.json" > "$work/contracts/stale_opset.json"
+out="$("$CLIPDEX" contract check --no-hash "$work/contracts/stale_opset.json" 2>&1)"; rc=$?
+expect_rc 3 "$rc" "--no-hash still checks ONNX"
+expect_contains "$out" "onnx.opset: contract says 16" "--no-hash ONNX mismatch"
 
 # --- bad contracts: exit 3 and a message naming file, field, expected and actual ---
 out="$("$CLIPDEX" contract check "$work/contracts/missing.json" 2>&1)"; rc=$?
@@ -87,15 +93,23 @@ expect_rc 3 "$rc" "not JSON"
 expect_contains "$out" "$work/contracts/notjson.json: not valid JSON: " "not JSON named"
 expect_contains "$out" "(line 2, column" "not JSON gives the place"
 
-sed 's/0.4578275/"0.4578275"/' "$CLIP" > "$work/contracts/badtype.json"
-out="$("$CLIPDEX" contract check "$work/contracts/badtype.json" 2>&1)"; rc=$?
-expect_rc 3 "$rc" "wrong type"
-expect_contains "$out" "$work/contracts/badtype.json: image.mean[1]: expected a number, got \"0.4578275\"" "wrong type message"
-
-sed 's/"batch": \[/"batch": [8, /' "$CLIP" > "$work/contracts/buckets.json"
-out="$("$CLIPDEX" contract check "$work/contracts/buckets.json" 2>&1)"; rc=$?
-expect_rc 3 "$rc" "bucket order"
-expect_contains "$out" "buckets.batch[1]: buckets must be strictly ascending: expected more than 8, got 1" "bucket message"
+# bad_copy NAME SED EXPECT: fixture-clip edited by SED fails with exit 3 and
+# "<its path>: EXPECT" in the message.
+bad_copy() {
+    sed "$2" "$CLIP" > "$work/contracts/$1.json"
+    out="$("$CLIPDEX" contract check "$work/contracts/$1.json" 2>&1)"; rc=$?
+    expect_rc 3 "$rc" "$1"
+    expect_contains "$out" "$work/contracts/$1.json: $3" "$1 message"
+}
+bad_copy badtype 's/0.4578275/"0.4578275"/' 'image.mean[1]: expected a number, got "0.4578275"'
+bad_copy buckets 's/"batch": \[/"batch": [8, /' \
+    'buckets.batch[1]: buckets must be strictly ascending: expected more than 8, got 1'
+bad_copy unknown 's/"crop": "center"/"crop": "center", "gamma": 2.2/' \
+    'image: unknown field "gamma" (fields here: size, resize, resize_to,'
+bad_copy roles 's/"role": "merges"/"role": "spiece"/' \
+    'artifacts[4].role: family clip does not use a "spiece" artifact'
+bad_copy missing_field '/"lowercase"/d' 'text.lowercase: missing field'
+bad_copy enum 's/"bicubic"/"lanczos"/' 'image.interpolation: expected "bicubic", "bilinear" or "nearest", got "lanczos"'
 
 # sha256: change one byte of a copied artifact.
 printf '#version: 0.2\na c\n' > "$work/models/fixture-clip/merges.txt"
