@@ -138,9 +138,13 @@ typedef struct cdx_contract_params {
 cdx_contract_params cdx_contract_default_params(void);
 
 /* Loads and validates path. On failure *out is NULL and eb says which file,
- * which field, expected and actual: CDX_ERR_NOTFOUND (file missing),
- * CDX_ERR_PARSE (not JSON), CDX_ERR_CONTRACT (schema: unknown, missing or
- * ill-typed field), CDX_ERR_MISMATCH (artifact hash or ONNX signature differs). */
+ * which field, expected and actual: CDX_ERR_NOTFOUND (the contract or an
+ * artifact missing), CDX_ERR_PARSE (not JSON, or a tower file that is not a
+ * valid ONNX model), CDX_ERR_CONTRACT (schema: unknown, missing or ill-typed
+ * field, or a rule across fields), CDX_ERR_MISMATCH (artifact hash or ONNX
+ * signature differs), CDX_ERR_TOOBIG (over 1 MiB), CDX_ERR_IO. The schema
+ * stops at its first error; the file checks report every problem, the first
+ * code deciding the return value. */
 int cdx_contract_open(const char *path, const cdx_contract_params *params, cdx_contract **out,
                       cdx_errbuf *eb);
 /* The same; on failure, when report is not NULL, *report gets every problem
