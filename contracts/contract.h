@@ -122,6 +122,12 @@ typedef struct cdx_contract_spec {
     } thresholds;
 
     char space_hash[65];                /* sha256 of the vector-space fields (contracts/README.md) */
+
+    /* What cdx_contract_open checked (cdx_contract_params): 1 when every
+     * artifact's sha256 matched / both tower files' signatures matched; 0 when
+     * the check was skipped (and always 0 after cdx_contract_parse). */
+    int32_t artifacts_verified;
+    int32_t onnx_checked;
 } cdx_contract_spec;
 
 typedef struct cdx_contract_params {
@@ -132,11 +138,20 @@ typedef struct cdx_contract_params {
 cdx_contract_params cdx_contract_default_params(void);
 
 /* Loads and validates path. On failure *out is NULL and eb says which file,
- * which field, expected and actual: CDX_ERR_NOTFOUND (file missing),
- * CDX_ERR_PARSE (not JSON), CDX_ERR_CONTRACT (schema: unknown, missing or
- * ill-typed field), CDX_ERR_MISMATCH (artifact hash or ONNX signature differs). */
+ * which field, expected and actual: CDX_ERR_NOTFOUND (the contract or an
+ * artifact missing), CDX_ERR_PARSE (not JSON, or a tower file that is not a
+ * valid ONNX model), CDX_ERR_CONTRACT (schema: unknown, missing or ill-typed
+ * field, or a rule across fields), CDX_ERR_MISMATCH (artifact hash or ONNX
+ * signature differs), CDX_ERR_TOOBIG (over 1 MiB), CDX_ERR_IO. The schema
+ * stops at its first error; the file checks report every problem, the first
+ * code deciding the return value. */
 int cdx_contract_open(const char *path, const cdx_contract_params *params, cdx_contract **out,
                       cdx_errbuf *eb);
+/* The same; on failure, when report is not NULL, *report gets every problem
+ * found (one per line), where eb holds as many as fit in CDX_ERRMSG_MAX and
+ * counts the rest. Caller frees *report with free(); NULL on success. */
+int cdx_contract_open_report(const char *path, const cdx_contract_params *params, cdx_contract **out,
+                             char **report, cdx_errbuf *eb);
 /* Parses contract JSON from memory without touching the filesystem (no
  * artifact or ONNX checks; paths resolve against base_dir). For tests and fuzzing. */
 int cdx_contract_parse(const char *json, size_t len, const char *base_dir, cdx_contract **out,

@@ -6,6 +6,8 @@
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 B="$CDX_SOURCE_DIR/tools/bootstrap"
+# The cases below exercise the pinned download path, which ONNXRUNTIME_ROOT bypasses.
+unset ONNXRUNTIME_ROOT
 scratch="$(cdx_scratch bootstrap)"
 
 out="$(ONNXRUNTIME_ROOT=/definitely/not/here "$B" 2>&1)"; rc=$?
