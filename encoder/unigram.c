@@ -554,12 +554,19 @@ static int sp_viterbi(const cdx_unigram *u, const char *text, size_t size, sp_pi
         }
         start += mblen;
     }
-    /* Backtrack, then reverse in place. */
+    /* Backtrack, then reverse in place. A run of unknown pieces becomes one
+     * unknown piece (SentencePiece merges them so a decoder can copy them). */
     size_t first = out->n;
     int rc = CDX_OK;
     for (size_t end = size; end > 0 && rc == CDX_OK;) {
         const best_node *b = &best[end];
-        rc = pieces_push(out, (uint32_t)b->starts_at, (uint32_t)(end - (size_t)b->starts_at), b->id);
+        sp_piece_out *last = out->n > first ? &out->v[out->n - 1] : NULL;
+        if (b->id == u->unk_id && last && last->id == u->unk_id) {
+            last->len += last->start - (uint32_t)b->starts_at;
+            last->start = (uint32_t)b->starts_at;
+        } else {
+            rc = pieces_push(out, (uint32_t)b->starts_at, (uint32_t)(end - (size_t)b->starts_at), b->id);
+        }
         end = (size_t)b->starts_at;
     }
     for (size_t i = first, j = out->n ? out->n - 1 : 0; i < j; i++, j--) {
