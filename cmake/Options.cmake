@@ -16,6 +16,12 @@ if(CDX_SANITIZE)
   add_link_options(${CDX_SANITIZE_FLAGS})
 endif()
 
+# libFuzzer builds instrument every clipdex library for coverage, not only the
+# fuzz target's own file, so the fuzzer can see into the parsers it drives.
+if(CDX_FUZZ)
+  add_compile_options(-fsanitize=fuzzer-no-link)
+endif()
+
 function(cdx_target_defaults tgt)
   target_compile_options(${tgt} PRIVATE
     $<$<COMPILE_LANGUAGE:C>:${CDX_C_WARNINGS}>
