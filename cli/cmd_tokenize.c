@@ -33,25 +33,22 @@ typedef struct tok_out {
     int32_t cap;
 } tok_out;
 
+static void print_list(const int64_t *v, int32_t n, const char *sep)
+{
+    for (int32_t i = 0; i < n; i++)
+        printf("%s%lld", i ? sep : "", (long long)v[i]);
+}
+
 static void print_result(const cdx_token_result *r, const tok_out *o, int as_json)
 {
-    if (!as_json) {
+    if (as_json)
+        printf("{\"n_tokens\":%d,\"truncated\":%d,\"ids\":[", r->n_tokens, r->truncated);
+    else
         printf("n_tokens %d  truncated %d\nids ", r->n_tokens, r->truncated);
-        for (int32_t i = 0; i < r->length; i++)
-            printf("%s%lld", i ? " " : "", (long long)o->ids[i]);
-        printf("\nmask ");
-        for (int32_t i = 0; i < r->length; i++)
-            printf("%s%lld", i ? " " : "", (long long)o->mask[i]);
-        printf("\n");
-        return;
-    }
-    printf("{\"n_tokens\":%d,\"truncated\":%d,\"ids\":[", r->n_tokens, r->truncated);
-    for (int32_t i = 0; i < r->length; i++)
-        printf("%s%lld", i ? "," : "", (long long)o->ids[i]);
-    printf("],\"mask\":[");
-    for (int32_t i = 0; i < r->length; i++)
-        printf("%s%lld", i ? "," : "", (long long)o->mask[i]);
-    printf("]}\n");
+    print_list(o->ids, r->length, as_json ? "," : " ");
+    printf(as_json ? "],\"mask\":[" : "\nmask ");
+    print_list(o->mask, r->length, as_json ? "," : " ");
+    printf(as_json ? "]}\n" : "\n");
 }
 
 static void print_error_json(int rc, const cdx_errbuf *eb)

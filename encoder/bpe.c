@@ -959,23 +959,27 @@ static int pretokenize_and_encode(const cdx_bpe *b, const unsigned char *s, size
 }
 
 /* ---- encode ---------------------------------------------------------------- */
-/* Pre-tokenizes and encodes one normalized section, splitting out the
- * normalized added tokens first. */
-static int encode_normalized(const cdx_bpe *b, const char *s, size_t n, size_t max_ids, bpe_scratch *sc,
-                             cdx_idbuf *ids)
+typedef int (*section_fn)(const cdx_bpe *b, const char *s, size_t n, size_t max_ids, bpe_scratch *sc,
+                          cdx_idbuf *ids);
+
+/* Splits s on the added tokens whose `normalized` flag matches, hands the
+ * text between them to fn and emits the tokens' own ids; a token with
+ * lstrip/rstrip eats the whitespace beside it. */
+static int split_added(const cdx_bpe *b, int normalized, const char *s, size_t n, size_t max_ids, bpe_scratch *sc,
+                       cdx_idbuf *ids, section_fn fn)
 {
     size_t pos = 0;
     while (pos < n && ids->n <= max_ids) {
         size_t at;
-        int t = cdx_added_find(b->added, b->n_added, 1, s, n, pos, &at);
-        size_t stop = t >= 0 ? at : n;
-        size_t lo = pos, hi = stop;
-        /* lstrip/rstrip eat the whitespace beside the token */
+        int t = cdx_added_find(b->added, b->n_added, normalized, s, n, pos, &at);
+        size_t hi = t >= 0 ? at : n;
         if (t >= 0 && b->added[t].lstrip)
-            hi = cdx_utf8_rstrip_ws(s, lo, hi);
-        int rc = pretokenize_and_encode(b, (const unsigned char *)s + lo, hi - lo, max_ids, sc, ids);
-        if (rc != CDX_OK)
-            return rc;
+            hi = cdx_utf8_rstrip_ws(s, pos, hi);
+        if (hi > pos) {
+            int rc = fn(b, s + pos, hi - pos, max_ids, sc, ids);
+            if (rc != CDX_OK)
+                return rc;
+        }
         if (t < 0)
             break;
         if (cdx_idbuf_push(ids, b->added[t].id) != CDX_OK)
@@ -987,38 +991,26 @@ static int encode_normalized(const cdx_bpe *b, const char *s, size_t n, size_t m
     return CDX_OK;
 }
 
+static int pretokenize_section(const cdx_bpe *b, const char *s, size_t n, size_t max_ids, bpe_scratch *sc,
+                               cdx_idbuf *ids)
+{
+    return pretokenize_and_encode(b, (const unsigned char *)s, n, max_ids, sc, ids);
+}
+
+/* A raw section: normalize it, then split out the normalized added tokens. */
+static int normalize_section(const cdx_bpe *b, const char *s, size_t n, size_t max_ids, bpe_scratch *sc,
+                             cdx_idbuf *ids)
+{
+    int rc = normalize(b, s, n, sc);
+    if (rc != CDX_OK)
+        return rc;
+    return split_added(b, 1, sc->norm.v, sc->norm.n, max_ids, sc, ids, pretokenize_section);
+}
+
 int cdx_bpe_encode(const cdx_bpe *b, const char *text, size_t len, size_t max_ids, cdx_idbuf *ids, cdx_errbuf *eb)
 {
     bpe_scratch sc = {0};
-    int rc = CDX_OK;
-    size_t pos = 0;
-    while (pos < len && ids->n <= max_ids) {
-        size_t at;
-        int t = cdx_added_find(b->added, b->n_added, 0, text, len, pos, &at);
-        size_t stop = t >= 0 ? at : len, hi = stop;
-        if (t >= 0 && b->added[t].lstrip)
-            hi = cdx_utf8_rstrip_ws(text, pos, hi);
-        if (hi > pos) {
-            rc = normalize(b, text + pos, hi - pos, &sc);
-            if (rc == CDX_OK)
-                rc = encode_normalized(b, sc.norm.v, sc.norm.n, max_ids, &sc, ids);
-            if (rc != CDX_OK)
-                break;
-        }
-        if (t < 0)
-            break;
-        if (cdx_idbuf_push(ids, b->added[t].id) != CDX_OK) {
-            rc = CDX_ERR_NOMEM;
-            break;
-        }
-        pos = at + b->added[t].len;
-        if (b->added[t].rstrip)
-            pos = cdx_utf8_lstrip_ws(text, pos, len);
-    }
+    int rc = split_added(b, 0, text, len, max_ids, &sc, ids, normalize_section);
     scratch_free(&sc);
-    if (rc == CDX_ERR_NOMEM)
-        return cdx_errbuf_set(eb, rc, "tokenize: out of memory");
-    if (rc != CDX_OK)
-        return cdx_errbuf_set(eb, rc, "tokenize: %s", cdx_strerror(rc));
-    return CDX_OK;
+    return rc == CDX_OK ? CDX_OK : cdx_tok_encode_error(eb, rc);
 }

@@ -53,6 +53,9 @@ typedef struct cdx_idbuf {
 int cdx_idbuf_push(cdx_idbuf *b, int32_t id);
 void cdx_idbuf_free(cdx_idbuf *b);
 
+/* The error an encode failure returns: rc with a message in eb. */
+int cdx_tok_encode_error(cdx_errbuf *eb, int rc);
+
 /* Reads a whole file (at most max_bytes) into a NUL-terminated buffer the
  * caller frees. Errors name the path: CDX_ERR_NOTFOUND, CDX_ERR_IO, CDX_ERR_TOOBIG. */
 int cdx_tok_read_file(const char *path, size_t max_bytes, char **data, size_t *len, cdx_errbuf *eb);

@@ -252,20 +252,7 @@ int cdx_pairmap_get(const cdx_pairmap *m, uint64_t key, int32_t *a, int32_t *b)
 /* ---- buffers --------------------------------------------------------------- */
 int cdx_bytebuf_grow(cdx_bytebuf *b, size_t extra)
 {
-    if (b->cap - b->n >= extra)
-        return CDX_OK;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap - b->n < extra) {
-        if (cap > ((size_t)-1) / 4)
-            return CDX_ERR_NOMEM;
-        cap *= 2;
-    }
-    char *v = realloc(b->v, cap);
-    if (!v)
-        return CDX_ERR_NOMEM;
-    b->v = v;
-    b->cap = cap;
-    return CDX_OK;
+    return cdx_array_grow((void **)&b->v, &b->cap, b->n, extra, 1, 256);
 }
 
 int cdx_bytebuf_append(cdx_bytebuf *b, const void *data, size_t n)
@@ -289,14 +276,8 @@ void cdx_bytebuf_free(cdx_bytebuf *b)
 
 int cdx_idbuf_push(cdx_idbuf *b, int32_t id)
 {
-    if (b->n == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 128;
-        int32_t *v = realloc(b->v, cap * sizeof *v);
-        if (!v)
-            return CDX_ERR_NOMEM;
-        b->v = v;
-        b->cap = cap;
-    }
+    if (cdx_array_grow((void **)&b->v, &b->cap, b->n, 1, sizeof *b->v, 128) != CDX_OK)
+        return CDX_ERR_NOMEM;
     b->v[b->n++] = id;
     return CDX_OK;
 }
@@ -308,6 +289,13 @@ void cdx_idbuf_free(cdx_idbuf *b)
     free(b->v);
     b->v = NULL;
     b->n = b->cap = 0;
+}
+
+int cdx_tok_encode_error(cdx_errbuf *eb, int rc)
+{
+    if (rc == CDX_ERR_NOMEM)
+        return cdx_errbuf_set(eb, rc, "tokenize: out of memory");
+    return cdx_errbuf_set(eb, rc, "tokenize: %s", cdx_strerror(rc));
 }
 
 /* ---- files ----------------------------------------------------------------- */

@@ -11,22 +11,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+int cdx_array_grow(void **v, size_t *cap, size_t n, size_t extra, size_t elem, size_t first)
+{
+    if (*cap - n >= extra)
+        return CDX_OK;
+    size_t c = *cap ? *cap : first;
+    while (c - n < extra) {
+        if (c > ((size_t)-1) / 2 / elem)
+            return CDX_ERR_NOMEM;
+        c *= 2;
+    }
+    void *p = realloc(*v, c * elem);
+    if (!p)
+        return CDX_ERR_NOMEM;
+    *v = p;
+    *cap = c;
+    return CDX_OK;
+}
+
 int cdx_u32buf_grow(cdx_u32buf *b, size_t extra)
 {
-    if (b->cap - b->n >= extra)
-        return CDX_OK;
-    size_t cap = b->cap ? b->cap : 64;
-    while (cap - b->n < extra) {
-        if (cap > ((size_t)-1) / 8)
-            return CDX_ERR_NOMEM;
-        cap *= 2;
-    }
-    uint32_t *v = realloc(b->v, cap * sizeof *v);
-    if (!v)
-        return CDX_ERR_NOMEM;
-    b->v = v;
-    b->cap = cap;
-    return CDX_OK;
+    return cdx_array_grow((void **)&b->v, &b->cap, b->n, extra, sizeof *b->v, 64);
 }
 
 void cdx_u32buf_free(cdx_u32buf *b)

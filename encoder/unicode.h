@@ -24,6 +24,10 @@ typedef struct cdx_u32buf {
     size_t n, cap;
 } cdx_u32buf;
 
+/* Growable arrays (this one and the tokenizers' scratch buffers): makes room
+ * in *v (n elements used of *cap, each elem bytes) for `extra` more, doubling
+ * from `first`. CDX_ERR_NOMEM on failure, leaving the array as it was. */
+int cdx_array_grow(void **v, size_t *cap, size_t n, size_t extra, size_t elem, size_t first);
 /* Makes room for at least `extra` more elements. CDX_ERR_NOMEM on failure. */
 int cdx_u32buf_grow(cdx_u32buf *b, size_t extra);
 void cdx_u32buf_free(cdx_u32buf *b);

@@ -488,14 +488,8 @@ typedef struct sp_pieces {
 
 static int pieces_push(sp_pieces *p, uint32_t start, uint32_t len, int32_t id)
 {
-    if (p->n == p->cap) {
-        size_t cap = p->cap ? p->cap * 2 : 64;
-        sp_piece_out *v = realloc(p->v, cap * sizeof *v);
-        if (!v)
-            return CDX_ERR_NOMEM;
-        p->v = v;
-        p->cap = cap;
-    }
+    if (cdx_array_grow((void **)&p->v, &p->cap, p->n, 1, sizeof *p->v, 64) != CDX_OK)
+        return CDX_ERR_NOMEM;
     p->v[p->n++] = (sp_piece_out){start, len, id};
     return CDX_OK;
 }
@@ -767,11 +761,7 @@ int cdx_unigram_encode(const cdx_unigram *u, const char *text, size_t len, cdx_i
     }
 done:
     sp_scratch_free(&sc);
-    if (rc == CDX_ERR_NOMEM)
-        return cdx_errbuf_set(eb, rc, "tokenize: out of memory");
-    if (rc != CDX_OK)
-        return cdx_errbuf_set(eb, rc, "tokenize: %s", cdx_strerror(rc));
-    return CDX_OK;
+    return rc == CDX_OK ? CDX_OK : cdx_tok_encode_error(eb, rc);
 }
 
 int cdx_unigram_from_spiece(const void *data, size_t len, const char *what, cdx_unigram **out, cdx_errbuf *eb)

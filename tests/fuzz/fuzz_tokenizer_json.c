@@ -2,6 +2,7 @@
  * loads, encoding a few texts with it. Any input must load or be refused
  * with an error; nothing may crash, leak or read out of bounds. */
 #include "encoder/tokenizer.h"
+#include "../unit/tok_fixtures.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -17,14 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (cdx_tokenizer_open_memory(CDX_TOKENIZER_CLIP_BPE, data, size, &p, &t, &eb) != CDX_OK)
         return 0;
     static const char *const texts[] = {"a photo of a cat", "It's 12 <|endoftext|> \xC3\xA9t\xC3\xA9!", ""};
-    int64_t ids[16], mask[16];
-    cdx_token_result r;
-    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
-        size_t n = 0;
-        while (texts[i][n])
-            n++;
-        cdx_tokenizer_encode(t, texts[i], n, CDX_TOKENIZER_PAD_RULE, ids, mask, 16, &r, &eb);
-    }
+    fx_encode_some(t, texts, sizeof texts / sizeof texts[0]);
     cdx_tokenizer_close(t);
     return 0;
 }

@@ -2,6 +2,7 @@
  * charsmap's double-array trie) and, when a model loads, encoding texts that
  * walk the charsmap and the segmentation. */
 #include "encoder/tokenizer.h"
+#include "../unit/tok_fixtures.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -17,14 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (cdx_tokenizer_open_memory(CDX_TOKENIZER_SENTENCEPIECE_UNIGRAM, data, size, &p, &t, &eb) != CDX_OK)
         return 0;
     static const char *const texts[] = {"Hello, World!", "\xEF\xBC\xA1\xE2\x80\x8B \xEF\xAC\x81 </s> <unk> x", "   ", ""};
-    int64_t ids[16], mask[16];
-    cdx_token_result r;
-    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
-        size_t n = 0;
-        while (texts[i][n])
-            n++;
-        cdx_tokenizer_encode(t, texts[i], n, CDX_TOKENIZER_PAD_RULE, ids, mask, 16, &r, &eb);
-    }
+    fx_encode_some(t, texts, sizeof texts / sizeof texts[0]);
     cdx_tokenizer_close(t);
     return 0;
 }

@@ -205,4 +205,16 @@ static inline unsigned char *fx_spiece(int byte_fallback, size_t *len)
     return m.v;
 }
 
+/* Encodes a few fixed texts with t (fuzz targets: reach encode() through a freshly parsed file). */
+#ifdef CDX_ENCODER_TOKENIZER_H
+static inline void fx_encode_some(const cdx_tokenizer *t, const char *const *texts, size_t n)
+{
+    int64_t ids[16], mask[16];
+    cdx_token_result r;
+    cdx_errbuf eb = {0};
+    for (size_t i = 0; i < n; i++)
+        cdx_tokenizer_encode(t, texts[i], strlen(texts[i]), CDX_TOKENIZER_PAD_RULE, ids, mask, 16, &r, &eb);
+}
+#endif
+
 #endif
