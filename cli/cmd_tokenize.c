@@ -4,12 +4,14 @@
  * answered one JSON object per line in the same order. --bench N encodes the
  * stdin texts N times and reports throughput on one core instead.
  *
+ *   clipdex tokenize --contract contracts/tiny-clip.json --text "a photo of a cat" --json
  *   clipdex tokenize --model models/tiny-clip --text "a photo of a cat" --json
  *   printf '"a photo"\n"\\u00c9t\\u00e9"\n' | clipdex tokenize --model DIR --stdin */
 #include "cli/cli.h"
 
 #include "common/clock.h"
 #include "common/util.h"
+#include "contracts/contract.h"
 #include "encoder/tokenizer.h"
 
 #include <getopt.h>
@@ -20,10 +22,11 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: clipdex tokenize --model DIR [--context-length N] [--pad rule|none|N]\n"
+    fprintf(f, "usage: clipdex tokenize (--contract FILE | --model DIR [--context-length N]) [--pad rule|none|N]\n"
                "                        (--text T | --stdin | --stdin --bench N) [--json]\n"
+               "  --contract FILE   the contract's tokenizer, context length, special ids and padding rule\n"
                "  --model DIR       a model folder (spiece.model, tokenizer.json, or vocab.json + merges.txt)\n"
-               "  --pad             rule: pad to the context length (default); none; or a length\n"
+               "  --pad             rule: the contract's rule, or the context length (default); none; or a length\n"
                "  --stdin           read one JSON string per line, write one JSON object per line\n"
                "  --bench N         encode the stdin texts N times; print tokens/s\n");
 }
@@ -141,6 +144,27 @@ done:
     return rc;
 }
 
+/* The contract is checked as `clipdex contract check` would (sha256 of every
+ * artifact, ONNX signatures), then its tokenizer opened. */
+static int open_from_contract(const char *path, const cdx_tokenizer_params *params, cdx_tokenizer **t,
+                              cdx_errbuf *eb)
+{
+#ifdef CDX_HAVE_CONTRACT_LOADER
+    cdx_contract_params cp = cdx_contract_default_params();
+    cdx_contract *c = NULL;
+    int rc = cdx_contract_open(path, &cp, &c, eb);
+    if (rc != CDX_OK)
+        return rc;
+    rc = cdx_tokenizer_open(cdx_contract_get(c), params, t, eb);
+    cdx_contract_close(c);
+    return rc;
+#else
+    (void)params;
+    (void)t;
+    return cdx_errbuf_set(eb, CDX_ERR_UNSUPPORTED, "%s: this build has no contract loader; use --model DIR", path);
+#endif
+}
+
 int cdx_cmd_tokenize(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -148,9 +172,10 @@ int cdx_cmd_tokenize(int argc, char **argv)
         {"stdin", no_argument, NULL, 's'},       {"json", no_argument, NULL, 'j'},
         {"pad", required_argument, NULL, 'p'},   {"context-length", required_argument, NULL, 'c'},
         {"bench", required_argument, NULL, 'b'}, {"help", no_argument, NULL, 'h'},
+        {"contract", required_argument, NULL, 'C'},
         {NULL, 0, NULL, 0},
     };
-    const char *model = NULL, *text = NULL;
+    const char *model = NULL, *text = NULL, *contract = NULL;
     int use_stdin = 0, as_json = 0;
     long bench = 0;
     int32_t pad = CDX_TOKENIZER_PAD_RULE;
@@ -161,6 +186,9 @@ int cdx_cmd_tokenize(int argc, char **argv)
         switch (c) {
         case 'm':
             model = optarg;
+            break;
+        case 'C':
+            contract = optarg;
             break;
         case 't':
             text = optarg;
@@ -199,8 +227,8 @@ int cdx_cmd_tokenize(int argc, char **argv)
     }
     if (optind < argc)
         return cdx_cli_usage_error("tokenize", "unexpected argument '%s'", argv[optind]);
-    if (!model)
-        return cdx_cli_usage_error("tokenize", "--model DIR is required");
+    if (!!model + !!contract != 1)
+        return cdx_cli_usage_error("tokenize", "give exactly one of --contract FILE or --model DIR");
     if (!!text + use_stdin != 1)
         return cdx_cli_usage_error("tokenize", "give exactly one of --text or --stdin");
     if (bench && !use_stdin)
@@ -208,7 +236,7 @@ int cdx_cmd_tokenize(int argc, char **argv)
 
     cdx_errbuf eb = {0};
     cdx_tokenizer *t = NULL;
-    int rc = cdx_tokenizer_open_dir(model, &params, &t, &eb);
+    int rc = contract ? open_from_contract(contract, &params, &t, &eb) : cdx_tokenizer_open_dir(model, &params, &t, &eb);
     if (rc != CDX_OK) {
         fprintf(stderr, "clipdex tokenize: %s\n", cdx_errbuf_msg(&eb));
         return cdx_exit_code(rc);

@@ -295,6 +295,9 @@ int cdx_tok_encode_error(cdx_errbuf *eb, int rc)
 {
     if (rc == CDX_ERR_NOMEM)
         return cdx_errbuf_set(eb, rc, "tokenize: out of memory");
+    if (rc == CDX_ERR_TOOBIG)
+        return cdx_errbuf_set(eb, rc, "tokenize: the model's normalizer expands this text more than 64-fold; "
+                                      "check the tokenizer files");
     return cdx_errbuf_set(eb, rc, "tokenize: %s", cdx_strerror(rc));
 }
 

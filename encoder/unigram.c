@@ -419,9 +419,14 @@ static size_t normalize_prefix(const cdx_unigram *u, const unsigned char *s, siz
     return l;
 }
 
+/* A charsmap may map one character to a long string; a model that blows a
+ * text up beyond this is refused rather than allowed to exhaust memory. */
+#define MAX_EXPANSION 64
+
 static int sp_normalize(const cdx_unigram *u, const char *in, size_t n, cdx_bytebuf *out)
 {
     const unsigned char *s = (const unsigned char *)in;
+    const size_t limit = n * MAX_EXPANSION + 4096;
     out->n = 0;
     const char *rep;
     size_t rep_len;
@@ -459,6 +464,8 @@ static int sp_normalize(const cdx_unigram *u, const char *in, size_t n, cdx_byte
         n -= used;
         if (!u->remove_extra_ws)
             prev_space = 0;
+        if (out->n > limit)
+            return CDX_ERR_TOOBIG;
     }
     if (u->remove_extra_ws) {
         const char *sp = u->escape_ws ? SPACE_SYMBOL : " ";

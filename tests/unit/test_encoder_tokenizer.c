@@ -534,6 +534,76 @@ static void shipped_models(void **state)
     assert_int_equal(cdx_tokenizer_open_dir("/nonexistent-dir", NULL, &t, &eb), CDX_ERR_NOTFOUND);
 }
 
+/* The model toolchain's contracts (contracts/<name>.json beside the models)
+ * name the same special ids and lowercase flag as the tokenizer files. The
+ * contract loader is not needed: only the fields the tokenizer reads. */
+static void shipped_contracts_agree(void **state)
+{
+    (void)state;
+    char *clip = model_dir("tiny-clip");
+    if (!clip)
+        skip();
+    int checked = 0;
+    static const char *const names[] = {"tiny-clip", "tiny-siglip"};
+    for (int k = 0; k < 2; k++) {
+        char *cpath = cdx_test_fmt("%s/../../contracts/%s.json", clip, names[k]);
+        json_t *c = json_load_file(cpath, 0, NULL);
+        if (!c) {
+            free(cpath);
+            continue;
+        }
+        char *cdir = cdx_test_fmt("%s/../../contracts", clip);
+        cdx_contract_spec *spec = calloc(1, sizeof *spec);
+        snprintf(spec->file, sizeof spec->file, "%s", cpath);
+        const char *mdir = json_string_value(json_object_get(c, "model_dir"));
+        size_t i;
+        json_t *a;
+        json_array_foreach(json_object_get(c, "artifacts"), i, a)
+        {
+            cdx_artifact *art = &spec->artifacts[spec->n_artifacts++];
+            snprintf(art->role, sizeof art->role, "%s", json_string_value(json_object_get(a, "role")));
+            snprintf(art->path, sizeof art->path, "%s/%s/%s", cdir, mdir, json_string_value(json_object_get(a, "path")));
+        }
+        json_t *tx = json_object_get(c, "text");
+        spec->text.tokenizer = strcmp(json_string_value(json_object_get(tx, "tokenizer")), "clip_bpe") == 0
+                                   ? CDX_TOKENIZER_CLIP_BPE
+                                   : CDX_TOKENIZER_SENTENCEPIECE_UNIGRAM;
+        spec->text.context_length = (int32_t)json_integer_value(json_object_get(tx, "context_length"));
+        spec->text.lowercase = json_is_true(json_object_get(tx, "lowercase"));
+        json_t *bos = json_object_get(tx, "bos_id");
+        spec->text.bos_id = json_is_integer(bos) ? json_integer_value(bos) : -1;
+        spec->text.eos_id = json_integer_value(json_object_get(tx, "eos_id"));
+        spec->text.pad_id = json_integer_value(json_object_get(tx, "pad_id"));
+        spec->text.unk_id = json_integer_value(json_object_get(tx, "unk_id"));
+        spec->text.padding = strcmp(json_string_value(json_object_get(tx, "padding")), "bucket") == 0
+                                 ? CDX_PADDING_BUCKET
+                                 : CDX_PADDING_MAX_LENGTH;
+        json_t *b;
+        json_array_foreach(json_object_get(json_object_get(c, "buckets"), "sequence"), i, b)
+            spec->seq_buckets[spec->n_seq_buckets++] = (int32_t)json_integer_value(b);
+        cdx_tokenizer *t = NULL;
+        cdx_errbuf eb = {0};
+        if (cdx_tokenizer_open(spec, NULL, &t, &eb) != CDX_OK)
+            fail_msg("%s: %s", cpath, eb.msg);
+        int64_t ids[128], mask[128];
+        cdx_token_result r;
+        assert_int_equal(cdx_tokenizer_encode(t, "a red circle", 12, CDX_TOKENIZER_PAD_RULE, ids, mask, 128, &r, &eb),
+                         CDX_OK);
+        /* the padding rule: the smallest sequence bucket, or the whole context */
+        assert_int_equal(r.length, spec->text.padding == CDX_PADDING_BUCKET ? spec->seq_buckets[0]
+                                                                             : spec->text.context_length);
+        cdx_tokenizer_close(t);
+        checked++;
+        free(spec);
+        free(cdir);
+        free(cpath);
+        json_decref(c);
+    }
+    free(clip);
+    if (!checked)
+        skip();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -548,6 +618,7 @@ int main(void)
         cmocka_unit_test(contract_open_checks_ids),
         cmocka_unit_test(concurrent_encodes_agree),
         cmocka_unit_test(shipped_models),
+        cmocka_unit_test(shipped_contracts_agree),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
