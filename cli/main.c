@@ -14,6 +14,7 @@
 
 static const cdx_cli_command commands[] = {
     {"doctor", "report the environment: versions, providers, CPU features", cdx_cmd_doctor},
+    {"preprocess", "decode and preprocess images as the model sees them; tensors, info, speed", cdx_cmd_preprocess},
 };
 
 const char *cdx_cli_version(void) { return CDX_VERSION; }
