@@ -42,52 +42,55 @@ static int is_control(uint32_t cp)
     return cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F) || cp == 0x2028 || cp == 0x2029;
 }
 
+/* The escaped form of the character at s: writes it into piece, returns its
+ * length, and sets *adv to the input bytes it covers. */
+static size_t escape_one(const unsigned char *s, char piece[24], size_t *adv)
+{
+    uint32_t cp = 0;
+    size_t n = utf8_seq(s, &cp), plen = 0;
+    static const struct {
+        uint32_t cp;
+        const char *esc;
+    } named[] = {{'\\', "\\\\"}, {'\n', "\\n"}, {'\r', "\\r"}, {'\t', "\\t"}};
+    *adv = n ? n : 1;
+    if (n == 0)
+        return (size_t)snprintf(piece, 24, "\\x%02X", s[0]);
+    for (size_t i = 0; i < sizeof named / sizeof named[0]; i++)
+        if (cp == named[i].cp) {
+            memcpy(piece, named[i].esc, 2);
+            return 2;
+        }
+    if (is_control(cp)) {
+        for (size_t i = 0; i < n; i++)
+            plen += (size_t)snprintf(piece + plen, 24 - plen, "\\x%02X", s[i]);
+        return plen;
+    }
+    memcpy(piece, s, n);
+    return n;
+}
+
 char *cdx_escape_name(const char *in, char *out, size_t cap)
 {
     if (!out || cap == 0)
         return out;
     const unsigned char *s = (const unsigned char *)(in ? in : "");
-    size_t o = 0;
-    const size_t room = cap > 4 ? cap - 4 : 0; /* keep space for "..." and NUL */
-    while (*s) {
-        char piece[24];
-        size_t plen = 0, adv;
-        uint32_t cp = 0;
-        size_t n = utf8_seq(s, &cp);
-        if (n == 0) {
-            plen = (size_t)snprintf(piece, sizeof piece, "\\x%02X", s[0]);
-            adv = 1;
-        } else if (cp == '\\') {
-            memcpy(piece, "\\\\", 2), plen = 2, adv = 1;
-        } else if (cp == '\n') {
-            memcpy(piece, "\\n", 2), plen = 2, adv = 1;
-        } else if (cp == '\r') {
-            memcpy(piece, "\\r", 2), plen = 2, adv = 1;
-        } else if (cp == '\t') {
-            memcpy(piece, "\\t", 2), plen = 2, adv = 1;
-        } else if (is_control(cp)) {
-            for (size_t i = 0; i < n; i++)
-                plen += (size_t)snprintf(piece + plen, sizeof piece - plen, "\\x%02X", s[i]);
-            adv = n;
-        } else {
-            memcpy(piece, s, n), plen = n, adv = n;
-        }
-        if (o + plen > room) {
-            /* Does the rest fit exactly without the ellipsis? */
-            if (o + plen < cap && s[adv] == '\0') {
-                memcpy(out + o, piece, plen);
-                o += plen;
-                s += adv;
-                break;
-            }
-            memcpy(out + o, "...", cap > 3 ? 3 : 0);
-            o += cap > 3 ? 3 : 0;
+    char piece[24];
+    size_t adv, total = 0;
+    for (const unsigned char *t = s; *t; t += adv)
+        total += escape_one(t, piece, &adv);
+    /* Whole pieces only; when the rest does not fit, end with "...". */
+    size_t limit = total < cap ? cap - 1 : (cap > 4 ? cap - 4 : 0), o = 0;
+    for (; *s; s += adv) {
+        size_t plen = escape_one(s, piece, &adv);
+        if (o + plen > limit)
             break;
-        }
         memcpy(out + o, piece, plen);
         o += plen;
-        s += adv;
     }
-    out[o < cap ? o : cap - 1] = '\0';
+    if (total >= cap && cap > 3) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    out[o] = '\0';
     return out;
 }

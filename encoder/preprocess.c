@@ -30,6 +30,7 @@
 #include "encoder/resample.h"
 #include "encoder/vips_env.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -223,6 +224,10 @@ typedef struct pp_job {
     int32_t *acc;         /* transposed first pass: ncols x YH x 3 sums */
     int32_t *cstart, *cj, *ck; /* transposed first pass: per oriented x, (output, weight) */
     uint8_t *raw;         /* libvips resamplers: the whole converted image */
+    uint8_t *cols;        /* a strip of rows, column-major, for the block pass */
+    int32_t *bacc;        /* its sums: 3 x strip height */
+    int32_t block_cap;    /* strip height cols and bacc hold */
+    int nomem;            /* an allocation failed inside the libvips callback */
 } pp_job;
 
 static void unref(void *object)
@@ -242,17 +247,25 @@ static void job_free(pp_job *j)
     CDX_FREE(j->cj);
     CDX_FREE(j->ck);
     CDX_FREE(j->raw);
+    CDX_FREE(j->cols);
+    CDX_FREE(j->bacc);
 }
 
-/* "decode failed: NAME: <libvips' words> (fail_on=truncated); <advice>" */
+/* "decode failed: NAME: damaged or truncated JPEG (fail_on=truncated):
+ * <libvips' words>; <advice>" */
 static int job_vips_error(pp_job *j, int code, const char *what, const char *advice)
 {
-    char vmsg[PP_VIPS_MSG_MAX];
+    char vmsg[PP_VIPS_MSG_MAX], fmt[sizeof j->info->format];
     cdx_vips_error_take(vmsg, sizeof vmsg);
-    static const char *fail_on_names[] = {"truncated", "error", "warning"};
-    return cdx_errbuf_set(j->eb, code, "%s: %s: %s%s%s (fail_on=%s); %s", what, j->name,
-                          j->info->format[0] ? j->info->format : "image", vmsg[0] ? ": " : "", vmsg,
-                          fail_on_names[j->pp->p.fail_on], advice);
+    size_t i = 0;
+    for (; j->info->format[i]; i++)
+        fmt[i] = (char)toupper((unsigned char)j->info->format[i]);
+    fmt[i] = '\0';
+    static const char *fail_on_names[] = {" (fail_on=truncated)", " (fail_on=error)", " (fail_on=warning)"};
+    int decode = code == CDX_ERR_DECODE;
+    return cdx_errbuf_set(j->eb, code, "%s: %s: %s %s%s%s%s; %s", what, j->name,
+                          decode ? "damaged or truncated" : "cannot process", fmt[0] ? fmt : "image",
+                          decode ? fail_on_names[j->pp->p.fail_on] : "", vmsg[0] ? ": " : "", vmsg, advice);
 }
 
 static int job_timeout(pp_job *j)
@@ -398,7 +411,7 @@ static int job_load_header(pp_job *j, const pp_input *in, VipsSource **src_out, 
     if (!im) {
         g_object_unref(src);
         return job_vips_error(j, CDX_ERR_DECODE, "decode failed",
-                              "the file is truncated or damaged; re-export or re-download it");
+                              "re-export or re-download the file");
     }
     const char *ln = NULL;
     if (vips_image_get_typeof(im, "vips-loader") && vips_image_get_string(im, "vips-loader", &ln) == 0 && ln)
@@ -497,59 +510,63 @@ static inline uint8_t cmyk_channel(uint8_t c, uint8_t k)
 /* 16 -> 8 bits: round(v / 257), scaling rather than truncating. */
 static inline uint8_t from16(uint16_t v) { return (uint8_t)(((uint32_t)v + 128) / 257); }
 
+/* One stored row -> 8-bit RGB in three planes (dst, dst + n, dst + 2n). */
 static void convert_row(const pp_job *j, const void *src, uint8_t *dst, int32_t n)
 {
     const uint8_t *bg = j->pp->bg;
     const int b = j->bands;
-    if (!j->is16 && j->colour == CDX_PREPROCESS_COLOUR_RGB && b == 3) {
-        memcpy(dst, src, (size_t)n * 3);
+    uint8_t *r = dst, *g = dst + n, *bl = dst + 2 * (size_t)n;
+    if (!j->is16 && j->colour == CDX_PREPROCESS_COLOUR_RGB && !j->alpha) {
+        const uint8_t *s = src;
+        for (int32_t x = 0; x < n; x++, s += 3)
+            r[x] = s[0], g[x] = s[1], bl[x] = s[2];
         return;
     }
     if (!j->is16 && j->colour == CDX_PREPROCESS_COLOUR_RGB && b == 4) {
         const uint8_t *s = src;
-        for (int32_t x = 0; x < n; x++, s += 4, dst += 3) {
-            dst[0] = blend(bg[0], s[0], s[3]);
-            dst[1] = blend(bg[1], s[1], s[3]);
-            dst[2] = blend(bg[2], s[2], s[3]);
+        for (int32_t x = 0; x < n; x++, s += 4) {
+            r[x] = blend(bg[0], s[0], s[3]);
+            g[x] = blend(bg[1], s[1], s[3]);
+            bl[x] = blend(bg[2], s[2], s[3]);
         }
         return;
     }
     const uint8_t *s8 = src;
     const uint16_t *s16 = src;
-    for (int32_t x = 0; x < n; x++, dst += 3) {
+    for (int32_t x = 0; x < n; x++) {
         uint8_t v[5];
         for (int c = 0; c < b; c++)
             v[c] = j->is16 ? from16(s16[(size_t)x * b + c]) : s8[(size_t)x * b + c];
-        uint8_t r, g, bl;
+        uint8_t cr, cg, cb;
         int ai;
         if (j->colour == CDX_PREPROCESS_COLOUR_GREY) {
-            r = g = bl = v[0];
+            cr = cg = cb = v[0];
             ai = 1;
         } else if (j->colour == CDX_PREPROCESS_COLOUR_CMYK) {
-            r = cmyk_channel(v[0], v[3]);
-            g = cmyk_channel(v[1], v[3]);
-            bl = cmyk_channel(v[2], v[3]);
+            cr = cmyk_channel(v[0], v[3]);
+            cg = cmyk_channel(v[1], v[3]);
+            cb = cmyk_channel(v[2], v[3]);
             ai = 4;
         } else {
-            r = v[0], g = v[1], bl = v[2];
+            cr = v[0], cg = v[1], cb = v[2];
             ai = 3;
         }
         if (j->alpha) {
-            r = blend(bg[0], r, v[ai]);
-            g = blend(bg[1], g, v[ai]);
-            bl = blend(bg[2], bl, v[ai]);
+            cr = blend(bg[0], cr, v[ai]);
+            cg = blend(bg[1], cg, v[ai]);
+            cb = blend(bg[2], cb, v[ai]);
         }
-        dst[0] = r, dst[1] = g, dst[2] = bl;
+        r[x] = cr, g[x] = cg, bl[x] = cb;
     }
 }
 
-static void reverse_pixels(uint8_t *p, int32_t n)
+static void reverse_planes(uint8_t *p, int32_t n)
 {
-    for (int32_t a = 0, b = n - 1; a < b; a++, b--)
-        for (int c = 0; c < 3; c++) {
-            uint8_t t = p[a * 3 + c];
-            p[a * 3 + c] = p[b * 3 + c];
-            p[b * 3 + c] = t;
+    for (int c = 0; c < 3; c++, p += n)
+        for (int32_t a = 0, b = n - 1; a < b; a++, b--) {
+            uint8_t t = p[a];
+            p[a] = p[b];
+            p[b] = t;
         }
 }
 
@@ -557,27 +574,70 @@ static void reverse_pixels(uint8_t *p, int32_t n)
 
 static void job_row(pp_job *j, int32_t y, const void *src)
 {
-    convert_row(j, src, j->line, j->rw);
-    if (j->raw) {
-        memcpy(j->raw + (size_t)y * j->rw * 3, j->line, (size_t)j->rw * 3);
-        return;
-    }
-    if (!j->swap) {
-        /* A stored row is an oriented row: the horizontal pass runs along it. */
-        int32_t yl = j->revy ? j->rh - 1 - y : y;
-        if (j->revx)
-            reverse_pixels(j->line, j->rw);
-        cdx_resample_line_rgb(&j->hx, j->X0, j->line, j->tmp + (size_t)yl * j->tstride);
+    const int32_t n = j->rw;
+    convert_row(j, src, j->line, n);
+    if (j->raw) { /* libvips resamplers: keep the whole image, interleaved */
+        uint8_t *o = j->raw + (size_t)y * n * 3;
+        for (int32_t x = 0; x < n; x++)
+            for (int c = 0; c < 3; c++)
+                o[x * 3 + c] = j->line[(size_t)c * n + x];
         return;
     }
     /* A stored row is an oriented column (at oriented x = xl): it adds its
-     * weighted pixels to every horizontal-pass output whose window holds xl. */
+     * weighted pixels to every horizontal-pass output whose window holds xl.
+     * Sums are kept per output, per channel, along oriented y (n == YH). */
     int32_t xl = j->revx ? j->rh - 1 - y : y;
     if (j->revy)
-        reverse_pixels(j->line, j->rw);
-    size_t plane = (size_t)j->YH * 3;
+        reverse_planes(j->line, n);
+    size_t per_out = (size_t)j->YH * 3;
     for (int32_t e = j->cstart[xl]; e < j->cstart[xl + 1]; e++)
-        cdx_resample_accumulate(j->acc + (size_t)j->cj[e] * plane, j->ck[e], j->line, j->YH * 3);
+        for (int c = 0; c < 3; c++)
+            cdx_resample_accumulate(j->acc + (size_t)j->cj[e] * per_out + (size_t)c * j->YH, j->ck[e],
+                                    j->line + (size_t)c * n, j->YH);
+}
+
+/* Unrotated (or only mirrored) images: a strip of stored rows is a strip of
+ * oriented rows. Converts them, lays them out column-major, and runs the
+ * horizontal pass over the whole strip at once. */
+static int job_strip(pp_job *j, VipsRegion *region, const VipsRect *area)
+{
+    const int32_t n = j->rw, nl = area->height;
+    if (nl > j->block_cap) {
+        uint8_t *cols = realloc(j->cols, (size_t)n * 6 * nl); /* rows, then the columns */
+        if (cols)
+            j->cols = cols;
+        int32_t *bacc = realloc(j->bacc, (size_t)nl * 3 * sizeof *bacc);
+        if (bacc)
+            j->bacc = bacc;
+        if (!cols || !bacc) {
+            j->nomem = 1;
+            return -1;
+        }
+        j->block_cap = nl;
+    }
+    uint8_t *rows = j->cols + (size_t)n * 3 * nl; /* nl planar rows */
+    for (int32_t r = 0; r < nl; r++) {
+        uint8_t *line = rows + (size_t)r * 3 * n;
+        convert_row(j, VIPS_REGION_ADDR(region, area->left, area->top + r), line, n);
+        if (j->revx)
+            reverse_planes(line, n);
+    }
+    /* Transpose in tiles of 32 columns so the writes stay in cache. */
+    const size_t col = (size_t)3 * nl;
+    for (int32_t x0 = 0; x0 < n; x0 += 32) {
+        int32_t x1 = CDX_MIN(x0 + 32, n);
+        for (int32_t r = 0; r < nl; r++)
+            for (int c = 0; c < 3; c++) {
+                const uint8_t *pl = rows + (size_t)r * 3 * n + (size_t)c * n;
+                uint8_t *dst = j->cols + (size_t)c * nl + r;
+                for (int32_t x = x0; x < x1; x++)
+                    dst[(size_t)x * col] = pl[x];
+            }
+    }
+    int32_t yl0 = j->revy ? j->rh - 1 - area->top : area->top;
+    ptrdiff_t stride = j->revy ? -(ptrdiff_t)j->tstride : (ptrdiff_t)j->tstride;
+    cdx_resample_block(&j->hx, j->X0, j->cols, nl, j->bacc, j->tmp + (size_t)yl0 * j->tstride, stride);
+    return 0;
 }
 
 static int job_write(VipsRegion *region, VipsRect *area, void *a)
@@ -587,6 +647,8 @@ static int job_write(VipsRegion *region, VipsRect *area, void *a)
         j->timed_out = 1;
         return -1;
     }
+    if (!j->swap && !j->raw)
+        return job_strip(j, region, area);
     for (int y = area->top; y < area->top + area->height; y++)
         job_row(j, y, VIPS_REGION_ADDR(region, area->left, y));
     return 0;
@@ -711,6 +773,10 @@ static int job_fallback(pp_job *j, VipsImage **im)
 }
 
 /* Runs libvips over im (the rectangle to read) into the first pass. */
+/* Runs libvips over im (the rectangle to read) into the first pass: its
+ * threadpool decodes strips in order while our callback consumes them; the
+ * eval signal and our callback both check the budget. (Pulling strips with
+ * vips_region_prepare in the calling thread measured the same speed.) */
 static int job_sink(pp_job *j, VipsImage *im)
 {
     vips_image_set_progress(im, TRUE);
@@ -718,9 +784,12 @@ static int job_sink(pp_job *j, VipsImage *im)
     int failed = vips_sink_disc(im, job_write, j);
     if (j->timed_out)
         return job_timeout(j);
+    if (j->nomem) {
+        cdx_vips_error_drop();
+        return cdx_errbuf_set(j->eb, CDX_ERR_NOMEM, "preprocess %s: out of memory", j->name);
+    }
     if (failed)
-        return job_vips_error(j, CDX_ERR_DECODE, "decode failed",
-                              "the file is truncated or damaged; re-export or re-download it");
+        return job_vips_error(j, CDX_ERR_DECODE, "decode failed", "re-export or re-download the file");
     return CDX_OK;
 }
 
@@ -815,7 +884,7 @@ static int job_run(pp_job *j, const pp_input *in, uint8_t *rgb)
                  : NULL;
         if (!im) {
             rc = job_vips_error(j, CDX_ERR_DECODE, "decode failed",
-                                "the file is truncated or damaged; re-export or re-download it");
+                                "re-export or re-download the file");
             goto done;
         }
         int32_t dw = vips_image_get_width(im), dh = vips_image_get_height(im);
@@ -896,12 +965,13 @@ static int job_run(pp_job *j, const pp_input *in, uint8_t *rgb)
             goto done;
     } else {
         if (j->swap) { /* finish the transposed first pass */
-            size_t plane = (size_t)j->YH * 3;
+            size_t per_out = (size_t)j->YH * 3;
             for (int32_t c = 0; c < j->ncols; c++)
-                for (int32_t y = 0; y < j->YH; y++)
-                    for (int k = 0; k < 3; k++)
-                        j->tmp[(size_t)y * j->tstride + (size_t)c * 3 + k] =
-                            cdx_resample_clip8(j->acc[(size_t)c * plane + (size_t)y * 3 + k]);
+                for (int k = 0; k < 3; k++) {
+                    const int32_t *a = j->acc + (size_t)c * per_out + (size_t)k * j->YH;
+                    for (int32_t y = 0; y < j->YH; y++)
+                        j->tmp[(size_t)y * j->tstride + (size_t)c * 3 + k] = cdx_resample_clip8(a[y]);
+                }
         }
         int32_t *acc = malloc(j->tstride * sizeof *acc);
         if (!acc) {
@@ -1057,7 +1127,7 @@ int cdx_preprocess_thumbnail(const cdx_preprocess *pp, const void *data, size_t 
     if (!src || vips_thumbnail_source(src, &t, max_side, "height", max_side, "size", VIPS_SIZE_DOWN,
                                       "option_string", fail_on_opt[pp->p.fail_on], NULL) != 0) {
         rc = job_vips_error(&j, CDX_ERR_DECODE, "thumbnail failed",
-                            "the file is truncated or damaged; re-export or re-download it");
+                            "re-export or re-download the file");
         goto done;
     }
     VipsImage *cur = t;
@@ -1080,7 +1150,7 @@ int cdx_preprocess_thumbnail(const cdx_preprocess *pp, const void *data, size_t 
     if (vips_jpegsave_buffer(s, &buf, &blen, "Q", quality, "strip", TRUE, NULL) != 0) {
         rc = j.timed_out ? job_timeout(&j)
                          : job_vips_error(&j, CDX_ERR_DECODE, "thumbnail failed",
-                                          "the file is truncated or damaged; re-export or re-download it");
+                                          "re-export or re-download the file");
         goto done;
     }
     info->decoded_width = vips_image_get_width(s);

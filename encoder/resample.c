@@ -180,27 +180,62 @@ int cdx_resample_axis_init(cdx_resample_axis *ax, enum cdx_interp filter, int32_
     return 0;
 }
 
-void cdx_resample_line_rgb(const cdx_resample_axis *ax, int32_t base, const uint8_t *in, uint8_t *out)
+/* The inner loops are plain integer dot products and axpys. Integer sums are
+ * exact in any order (and stay inside int32 in any order: |sum of weights|
+ * x 255 < 2^31), so letting the compiler vectorize them changes nothing in
+ * the results. GCC needs the vectorizer's cost model loosened at -O2; an
+ * AVX2 clone is picked at run time where the CPU has it. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define CDX_VECTORIZE __attribute__((optimize("tree-vectorize", "vect-cost-model=dynamic")))
+#else
+#define CDX_VECTORIZE
+#endif
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__) && !defined(CDX_NO_CLONES)
+#define CDX_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define CDX_CLONES
+#endif
+
+CDX_CLONES CDX_VECTORIZE static int32_t dot_u8(const uint8_t *p, const int32_t *k, int32_t n)
+{
+    int32_t s = 0;
+    for (int32_t x = 0; x < n; x++)
+        s += p[x] * k[x];
+    return s;
+}
+
+void cdx_resample_line(const cdx_resample_axis *ax, int32_t base, const uint8_t *line, size_t plane,
+                       uint8_t *out)
 {
     for (int32_t j = 0; j < ax->n; j++) {
         const int32_t *k = &ax->k[(size_t)j * (size_t)ax->ksize];
-        const uint8_t *p = in + (size_t)(ax->start[j] - base) * 3;
-        int32_t s0 = CDX_RESAMPLE_ROUND, s1 = CDX_RESAMPLE_ROUND, s2 = CDX_RESAMPLE_ROUND;
-        for (int32_t x = 0; x < ax->count[j]; x++) {
-            s0 += p[x * 3 + 0] * k[x];
-            s1 += p[x * 3 + 1] * k[x];
-            s2 += p[x * 3 + 2] * k[x];
-        }
-        out[j * 3 + 0] = cdx_resample_clip8(s0);
-        out[j * 3 + 1] = cdx_resample_clip8(s1);
-        out[j * 3 + 2] = cdx_resample_clip8(s2);
+        const uint8_t *p = line + (ax->start[j] - base);
+        for (int c = 0; c < 3; c++)
+            out[j * 3 + c] = cdx_resample_clip8(CDX_RESAMPLE_ROUND + dot_u8(p + c * plane, k, ax->count[j]));
     }
 }
 
-void cdx_resample_accumulate(int32_t *acc, int32_t w, const uint8_t *line, int32_t n)
+CDX_CLONES CDX_VECTORIZE void cdx_resample_accumulate(int32_t *acc, int32_t w, const uint8_t *line, int32_t n)
 {
     for (int32_t q = 0; q < n; q++)
         acc[q] += w * line[q];
+}
+
+void cdx_resample_block(const cdx_resample_axis *ax, int32_t base, const uint8_t *cols, int32_t nl, int32_t *acc,
+                        uint8_t *out, ptrdiff_t out_stride)
+{
+    const size_t col = (size_t)nl * 3;
+    for (int32_t j = 0; j < ax->n; j++) {
+        const int32_t *k = &ax->k[(size_t)j * (size_t)ax->ksize];
+        const uint8_t *p = cols + (size_t)(ax->start[j] - base) * col;
+        for (size_t q = 0; q < col; q++)
+            acc[q] = CDX_RESAMPLE_ROUND;
+        for (int32_t x = 0; x < ax->count[j]; x++)
+            cdx_resample_accumulate(acc, k[x], p + (size_t)x * col, (int32_t)col);
+        for (int32_t r = 0; r < nl; r++)
+            for (int c = 0; c < 3; c++)
+                out[r * out_stride + j * 3 + c] = cdx_resample_clip8(acc[(size_t)c * nl + r]);
+    }
 }
 
 void cdx_resample_column_rgb(const cdx_resample_axis *ax, int32_t i, int32_t base, const uint8_t *in,

@@ -53,10 +53,21 @@ static inline uint8_t cdx_resample_clip8(int32_t ss)
     return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
 }
 
-/* Horizontal pass over one line of RGB pixels: out[j] (j < ax->n, 3 bytes
- * each) from in, where in[0] is input pixel `base` (so the line must hold
- * inputs [ax->in_lo - base, ax->in_hi - base)). */
-void cdx_resample_line_rgb(const cdx_resample_axis *ax, int32_t base, const uint8_t *in, uint8_t *out);
+/* Horizontal pass over one line held as three planes (R at line, G at
+ * line + plane, B at line + 2 * plane): out[j] (j < ax->n, interleaved RGB)
+ * where line[0] is input pixel `base` (so each plane must hold inputs
+ * [ax->in_lo - base, ax->in_hi - base)). Planes let the sums vectorize. */
+void cdx_resample_line(const cdx_resample_axis *ax, int32_t base, const uint8_t *line, size_t plane,
+                       uint8_t *out);
+
+/* The same horizontal pass over a block of nl lines held column-major: the
+ * sample of input pixel x, channel c, line r is at
+ * cols[(x - base) * 3 * nl + c * nl + r]. Output j of line r goes to
+ * out[r * out_stride + j * 3 + c] (out_stride may be negative). Each weight
+ * then scales 3 * nl contiguous samples at once, which vectorizes far better
+ * than short per-pixel dot products. acc is scratch of 3 * nl int32. */
+void cdx_resample_block(const cdx_resample_axis *ax, int32_t base, const uint8_t *cols, int32_t nl, int32_t *acc,
+                        uint8_t *out, ptrdiff_t out_stride);
 
 /* Vertical pass for output i: out[q] for q < width3 from the lines of in
  * (line y at in + (y - base) * stride). acc is scratch of width3 int32. */

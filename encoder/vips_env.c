@@ -70,17 +70,21 @@ const char *cdx_vips_error_take(char *buf, size_t cap)
         return buf;
     char *text = vips_error_buffer_copy(); /* copies and clears */
     size_t o = 0;
-    for (const char *s = text ? text : ""; *s && o + 1 < cap; s++) {
-        if (*s == '\n') {
-            if (s[1] == '\0')
-                break;
-            if (o + 3 >= cap)
-                break;
-            buf[o++] = ';';
-            buf[o++] = ' ';
-        } else {
-            buf[o++] = (char)((unsigned char)*s < 0x20 ? ' ' : *s);
+    const char *prev = NULL;
+    size_t prev_len = 0;
+    /* One line per message, "; " between them; libvips often says the same
+     * thing twice in a row, once is enough. */
+    for (const char *s = text ? text : ""; *s;) {
+        const char *e = strchr(s, '\n');
+        size_t n = e ? (size_t)(e - s) : strlen(s);
+        if (n > 0 && !(prev && n == prev_len && memcmp(s, prev, n) == 0)) {
+            if (o > 0 && o + 2 < cap)
+                buf[o++] = ';', buf[o++] = ' ';
+            for (size_t i = 0; i < n && o + 1 < cap; i++)
+                buf[o++] = (char)((unsigned char)s[i] < 0x20 ? ' ' : s[i]);
+            prev = s, prev_len = n;
         }
+        s += n + (e ? 1 : 0);
     }
     while (o > 0 && (buf[o - 1] == ' ' || buf[o - 1] == ';'))
         o--;

@@ -13,6 +13,7 @@ Sets:
   measure   the fixtures cases at camera sizes (0.3-3 MP) plus JPEG quality sweeps, for agreement
             measurements against the Pillow reference (tools/preprocess/compare.py)
   large     >= 12 MP JPEG/PNG/WebP photos (4000x3000 and up) for agreement and speed
+  speed     1, 2, 4, 8 and 12 MP JPEGs (three each) for decode+preprocess images/s
 
 Writes OUTDIR/<name>.<ext> and OUTDIR/cases.json (name, file, why). Needs python3-pil and numpy
 (Debian packages); 16-bit RGB PNGs are written by a small PNG encoder here because Pillow cannot.
@@ -146,6 +147,13 @@ def case_list(scale):
                                                           progressive=prog)
             return f"{name}.jpg"
 
+    for o in range(1, 9):
+        @add(f"jpeg_exif_{o}", f"EXIF orientation {o} on a non-square JPEG")
+        def _(d, seed, o=o):
+            Image.fromarray(photo(S(150), S(90), seed)).save(f"{d}/jpeg_exif_{o}.jpg", quality=90,
+                                                              exif=exif_bytes(o))
+            return f"jpeg_exif_{o}.jpg"
+
     @add("png_rgba", "RGBA PNG: alpha gradient, a transparent hole hiding random colours")
     def _(d, seed):
         w, h = S(180), S(140)
@@ -177,18 +185,18 @@ def case_list(scale):
 
     @add("png16_grey", "16-bit greyscale PNG (scaled to 8 bits by 1/257, not clipped)")
     def _(d, seed):
-        g = np.asarray(Image.fromarray(photo(S(160), S(120), seed)).convert("L"))
+        g = np.asarray(Image.fromarray(photo(S(120), S(90), seed)).convert("L"))
         png16(f"{d}/png16_grey.png", to16(g, seed))
         return "png16_grey.png"
 
     @add("png16_rgb", "16-bit RGB PNG")
     def _(d, seed):
-        png16(f"{d}/png16_rgb.png", to16(photo(S(170), S(120), seed), seed))
+        png16(f"{d}/png16_rgb.png", to16(photo(S(110), S(80), seed), seed))
         return "png16_rgb.png"
 
     @add("png16_rgba", "16-bit RGBA PNG: 16-bit alpha")
     def _(d, seed):
-        w, h = S(150), S(110)
+        w, h = S(100), S(76)
         a = alpha_mask(w, h, seed)
         rgb = garbage_under_transparency(photo(w, h, seed), a, seed)
         png16(f"{d}/png16_rgba.png", to16(np.dstack([rgb, a]), seed))
@@ -283,10 +291,24 @@ def large_cases():
     return out
 
 
+def speed_cases():
+    """Photo-like JPEGs of 1 to 12 MP (q85, 4:2:0), three of each size, for decode+preprocess speed."""
+    out = []
+    for mp, (w, h) in [(1, (1155, 866)), (2, (1633, 1225)), (4, (2309, 1732)), (8, (3266, 2449)),
+                       (12, (4000, 3000))]:
+        for k in range(3):
+            def fn(d, seed, w=w, h=h, mp=mp, k=k):
+                n = f"speed_{mp:02d}mp_{k}.jpg"
+                Image.fromarray(photo(w, h, seed)).save(f"{d}/{n}", quality=85)
+                return n
+            out.append((f"speed_{mp:02d}mp_{k}", fn, f"{w}x{h} JPEG q85 ({mp} MP)"))
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("outdir")
-    ap.add_argument("--set", choices=["fixtures", "measure", "large"], default="fixtures")
+    ap.add_argument("--set", choices=["fixtures", "measure", "large", "speed"], default="fixtures")
     ap.add_argument("--seed", type=int, default=1234)
     args = ap.parse_args()
     os.makedirs(args.outdir, exist_ok=True)
@@ -301,6 +323,8 @@ def main():
                     Image.fromarray(photo(w, h, seed)).save(f"{d}/{n}", quality=q)
                     return n
                 cases.append((f"sweep_q{q}_{i}", fn, f"{w}x{h} JPEG q{q}"))
+    elif args.set == "speed":
+        cases = speed_cases()
     else:
         cases = large_cases()
     index = []
