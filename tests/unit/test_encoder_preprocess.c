@@ -687,6 +687,23 @@ static void hostile_files(void **state)
     free(p);
     cdx_preprocess_close(pp);
 
+    /* A 2 x 40000 sliver: Pillow's order (horizontal pass first) would
+     * widen every one of its 40000 rows to 224 pixels. */
+    cdx_preprocess_params thin = cdx_preprocess_default_params();
+    thin.max_work_bytes = 8 << 20;
+    pp = open_family(CDX_FAMILY_SIGLIP, 224, &thin);
+    VipsImage *black = NULL;
+    void *png = NULL;
+    assert_int_equal(vips_black(&black, 2, 40000, NULL), 0);
+    assert_int_equal(vips_pngsave_buffer(black, &png, &blen, NULL), 0);
+    p = cdx_test_fmt("%s/sliver.png", dir);
+    assert_int_equal(cdx_test_write_file(p, png, blen), 0);
+    expect_error(pp, p, CDX_ERR_TOOBIG, "too elongated to resample exactly within 8 MiB (max_work_bytes)");
+    free(p);
+    g_free(png);
+    g_object_unref(black);
+    cdx_preprocess_close(pp);
+
     free(small_bomb);
     free(bomb);
     free(bad);
