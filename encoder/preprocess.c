@@ -44,6 +44,7 @@
 #define PP_NAME_MAX 200    /* escaped input name in messages */
 #define PP_VIPS_MSG_MAX 200
 #define PP_HEAD_BYTES 65536 /* bytes of a file peeked at before decoding */
+#define PP_BLOCK_LINES 32   /* rows the horizontal pass handles at once */
 
 struct cdx_preprocess {
     cdx_preprocess_params p;
@@ -224,10 +225,8 @@ typedef struct pp_job {
     int32_t *acc;         /* transposed first pass: ncols x YH x 3 sums */
     int32_t *cstart, *cj, *ck; /* transposed first pass: per oriented x, (output, weight) */
     uint8_t *raw;         /* libvips resamplers: the whole converted image */
-    uint8_t *cols;        /* a strip of rows, column-major, for the block pass */
-    int32_t *bacc;        /* its sums: 3 x strip height */
-    int32_t block_cap;    /* strip height cols and bacc hold */
-    int nomem;            /* an allocation failed inside the libvips callback */
+    uint8_t *cols;        /* a block of rows, column-major, then the same rows planar */
+    int32_t *bacc;        /* its sums: 3 x PP_BLOCK_LINES */
 } pp_job;
 
 static void unref(void *object)
@@ -597,47 +596,36 @@ static void job_row(pp_job *j, int32_t y, const void *src)
 }
 
 /* Unrotated (or only mirrored) images: a strip of stored rows is a strip of
- * oriented rows. Converts them, lays them out column-major, and runs the
- * horizontal pass over the whole strip at once. */
-static int job_strip(pp_job *j, VipsRegion *region, const VipsRect *area)
+ * oriented rows. Converts them PP_BLOCK_LINES at a time, lays them out
+ * column-major, and runs the horizontal pass over the block at once. */
+static void job_strip(pp_job *j, VipsRegion *region, const VipsRect *area)
 {
-    const int32_t n = j->rw, nl = area->height;
-    if (nl > j->block_cap) {
-        uint8_t *cols = realloc(j->cols, (size_t)n * 6 * nl); /* rows, then the columns */
-        if (cols)
-            j->cols = cols;
-        int32_t *bacc = realloc(j->bacc, (size_t)nl * 3 * sizeof *bacc);
-        if (bacc)
-            j->bacc = bacc;
-        if (!cols || !bacc) {
-            j->nomem = 1;
-            return -1;
+    const int32_t n = j->rw;
+    uint8_t *rows = j->cols + (size_t)n * 3 * PP_BLOCK_LINES; /* the block's planar rows */
+    for (int32_t top = area->top; top < area->top + area->height; top += PP_BLOCK_LINES) {
+        const int32_t nl = CDX_MIN(PP_BLOCK_LINES, area->top + area->height - top);
+        for (int32_t r = 0; r < nl; r++) {
+            uint8_t *line = rows + (size_t)r * 3 * n;
+            convert_row(j, VIPS_REGION_ADDR(region, area->left, top + r), line, n);
+            if (j->revx)
+                reverse_planes(line, n);
         }
-        j->block_cap = nl;
+        /* Transpose in tiles of 32 columns so the writes stay in cache. */
+        const size_t col = (size_t)3 * nl;
+        for (int32_t x0 = 0; x0 < n; x0 += 32) {
+            int32_t x1 = CDX_MIN(x0 + 32, n);
+            for (int32_t r = 0; r < nl; r++)
+                for (int c = 0; c < 3; c++) {
+                    const uint8_t *pl = rows + (size_t)r * 3 * n + (size_t)c * n;
+                    uint8_t *dst = j->cols + (size_t)c * nl + r;
+                    for (int32_t x = x0; x < x1; x++)
+                        dst[(size_t)x * col] = pl[x];
+                }
+        }
+        int32_t yl0 = j->revy ? j->rh - 1 - top : top;
+        ptrdiff_t stride = j->revy ? -(ptrdiff_t)j->tstride : (ptrdiff_t)j->tstride;
+        cdx_resample_block(&j->hx, j->X0, j->cols, nl, j->bacc, j->tmp + (size_t)yl0 * j->tstride, stride);
     }
-    uint8_t *rows = j->cols + (size_t)n * 3 * nl; /* nl planar rows */
-    for (int32_t r = 0; r < nl; r++) {
-        uint8_t *line = rows + (size_t)r * 3 * n;
-        convert_row(j, VIPS_REGION_ADDR(region, area->left, area->top + r), line, n);
-        if (j->revx)
-            reverse_planes(line, n);
-    }
-    /* Transpose in tiles of 32 columns so the writes stay in cache. */
-    const size_t col = (size_t)3 * nl;
-    for (int32_t x0 = 0; x0 < n; x0 += 32) {
-        int32_t x1 = CDX_MIN(x0 + 32, n);
-        for (int32_t r = 0; r < nl; r++)
-            for (int c = 0; c < 3; c++) {
-                const uint8_t *pl = rows + (size_t)r * 3 * n + (size_t)c * n;
-                uint8_t *dst = j->cols + (size_t)c * nl + r;
-                for (int32_t x = x0; x < x1; x++)
-                    dst[(size_t)x * col] = pl[x];
-            }
-    }
-    int32_t yl0 = j->revy ? j->rh - 1 - area->top : area->top;
-    ptrdiff_t stride = j->revy ? -(ptrdiff_t)j->tstride : (ptrdiff_t)j->tstride;
-    cdx_resample_block(&j->hx, j->X0, j->cols, nl, j->bacc, j->tmp + (size_t)yl0 * j->tstride, stride);
-    return 0;
 }
 
 static int job_write(VipsRegion *region, VipsRect *area, void *a)
@@ -647,8 +635,10 @@ static int job_write(VipsRegion *region, VipsRect *area, void *a)
         j->timed_out = 1;
         return -1;
     }
-    if (!j->swap && !j->raw)
-        return job_strip(j, region, area);
+    if (!j->swap && !j->raw) {
+        job_strip(j, region, area);
+        return 0;
+    }
     for (int y = area->top; y < area->top + area->height; y++)
         job_row(j, y, VIPS_REGION_ADDR(region, area->left, y));
     return 0;
@@ -669,7 +659,9 @@ static int job_alloc_passes(pp_job *j)
 {
     size_t tbytes = (size_t)j->YH * (size_t)j->ncols * 3;
     size_t accbytes = j->swap ? tbytes * sizeof(int32_t) : 0;
-    if ((double)tbytes + (double)accbytes + (double)j->rw * 6 > (double)j->pp->p.max_work_bytes)
+    size_t blockbytes = j->swap ? 0 : (size_t)j->rw * 6 * PP_BLOCK_LINES;
+    if ((double)tbytes + (double)accbytes + (double)blockbytes + (double)j->rw * 3 >
+        (double)j->pp->p.max_work_bytes)
         return cdx_errbuf_set(j->eb, CDX_ERR_TOOBIG,
                               "image too large: %s: %dx%d is too elongated to resample exactly within %lld MiB "
                               "(max_work_bytes); crop or pad it first",
@@ -679,8 +671,13 @@ static int job_alloc_passes(pp_job *j)
     j->tmp = malloc(tbytes ? tbytes : 1);
     if (!j->line || !j->tmp)
         return cdx_errbuf_set(j->eb, CDX_ERR_NOMEM, "preprocess %s: out of memory", j->name);
-    if (!j->swap)
+    if (!j->swap) {
+        j->cols = malloc(blockbytes);
+        j->bacc = malloc(3 * PP_BLOCK_LINES * sizeof *j->bacc);
+        if (!j->cols || !j->bacc)
+            return cdx_errbuf_set(j->eb, CDX_ERR_NOMEM, "preprocess %s: out of memory", j->name);
         return CDX_OK;
+    }
     j->acc = malloc(accbytes ? accbytes : 1);
     size_t ne = 0;
     for (int32_t c = 0; c < j->hx.n; c++)
@@ -784,10 +781,6 @@ static int job_sink(pp_job *j, VipsImage *im)
     int failed = vips_sink_disc(im, job_write, j);
     if (j->timed_out)
         return job_timeout(j);
-    if (j->nomem) {
-        cdx_vips_error_drop();
-        return cdx_errbuf_set(j->eb, CDX_ERR_NOMEM, "preprocess %s: out of memory", j->name);
-    }
     if (failed)
         return job_vips_error(j, CDX_ERR_DECODE, "decode failed", "re-export or re-download the file");
     return CDX_OK;
