@@ -184,13 +184,14 @@ int cdx_resample_axis_init(cdx_resample_axis *ax, enum cdx_interp filter, int32_
  * exact in any order (and stay inside int32 in any order: |sum of weights|
  * x 255 < 2^31), so letting the compiler vectorize them changes nothing in
  * the results. GCC needs the vectorizer's cost model loosened at -O2; an
- * AVX2 clone is picked at run time where the CPU has it. */
+ * AVX2 clone is picked at run time where the CPU has it (GCC only: clang 14
+ * mislinks target_clones on external functions). */
 #if defined(__GNUC__) && !defined(__clang__)
 #define CDX_VECTORIZE __attribute__((optimize("tree-vectorize", "vect-cost-model=dynamic")))
 #else
 #define CDX_VECTORIZE
 #endif
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__) && !defined(CDX_NO_CLONES)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
 #define CDX_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define CDX_CLONES
