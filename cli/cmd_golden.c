@@ -161,6 +161,13 @@ static void print_matrix(const cdx_contract_spec *s, const cdx_golden_info *gi, 
            "first row's embeddings.\n");
 }
 
+/* clipdex's own preprocessing, as ingest and the server run it. */
+static int golden_image(void *ctx, const char *path, float *out, cdx_errbuf *eb)
+{
+    const cdx_preprocess *pp = cdx_encoder_preprocess(ctx);
+    return cdx_preprocess_file(pp, path, out, cdx_preprocess_tensor_floats(pp), NULL, eb);
+}
+
 static int usage(void)
 {
     printf("usage: clipdex golden [--contract C] [--providers SPEC[,SPEC...]]... [--text-providers SPEC]\n"
@@ -246,7 +253,7 @@ int cdx_cmd_golden(int argc, char **argv)
         snprintf(runs[i].spec, sizeof runs[i].spec, "%s", specs[i]);
         rc = cdx_encoder_open(contract, &ep, &enc, &eb);
         if (rc == CDX_OK)
-            rc = cdx_golden_run(enc, golden, NULL, NULL, img_min, txt_min, &runs[i].r, &eb);
+            rc = cdx_golden_run(enc, golden, golden_image, enc, img_min, txt_min, &runs[i].r, &eb);
         cdx_encoder_close(enc);
         if (rc != CDX_OK)
             break;

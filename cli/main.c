@@ -17,6 +17,7 @@ static const cdx_cli_command commands[] = {
     {"contract", "check or show a model contract (schema, artifact sha256s, ONNX signatures)", cdx_cmd_contract},
     {"golden", "run the golden pack under provider specs: the embedding agreement matrix", cdx_cmd_golden},
     {"tokenize", "token ids and attention mask for texts (one, or many from stdin)", cdx_cmd_tokenize},
+    {"preprocess", "decode and preprocess images as the model sees them; tensors, info, speed", cdx_cmd_preprocess},
 };
 
 const char *cdx_cli_version(void) { return CDX_VERSION; }

@@ -46,3 +46,10 @@ function(cdx_module name)
   add_dependencies(${name} cdx_version_header)
   target_link_libraries(${name} PUBLIC ${M_DEPS})
 endfunction()
+
+# libFuzzer builds: give every clipdex library coverage instrumentation, so the
+# fuzzer sees the parsers it drives and not only the target file.
+if(CDX_FUZZ)
+  add_compile_options(-fsanitize=fuzzer-no-link)
+  add_link_options(-fsanitize=fuzzer-no-link)
+endif()

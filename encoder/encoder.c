@@ -14,6 +14,7 @@ struct cdx_encoder {
     const cdx_contract_spec *spec;
     cdx_tower *towers[2];
     cdx_tokenizer *tokenizer;
+    cdx_preprocess *preprocess;
 };
 
 cdx_encoder_params cdx_encoder_default_params(void)
@@ -27,6 +28,7 @@ cdx_encoder_params cdx_encoder_default_params(void)
         .report_placement = 1,
         .load_vision = 1,
         .load_text = 1,
+        .preprocess = cdx_preprocess_default_params(),
     };
 }
 
@@ -53,6 +55,8 @@ int cdx_encoder_open(const cdx_contract *contract, const cdx_encoder_params *par
     }
     if (rc == CDX_OK && p.load_text)
         rc = cdx_tokenizer_open(e->spec, NULL, &e->tokenizer, eb);
+    if (rc == CDX_OK && p.load_vision)
+        rc = cdx_preprocess_open(e->spec, &p.preprocess, &e->preprocess, eb);
     if (rc != CDX_OK) {
         cdx_encoder_close(e);
         return rc;
@@ -68,12 +72,14 @@ void cdx_encoder_close(cdx_encoder *e)
     cdx_tower_close(e->towers[0]);
     cdx_tower_close(e->towers[1]);
     cdx_tokenizer_close(e->tokenizer);
+    cdx_preprocess_close(e->preprocess);
     free(e);
 }
 
 const cdx_contract_spec *cdx_encoder_spec(const cdx_encoder *e) { return e->spec; }
 cdx_tower *cdx_encoder_tower(const cdx_encoder *e, enum cdx_tower_kind which) { return e->towers[which]; }
 const cdx_tokenizer *cdx_encoder_tokenizer(const cdx_encoder *e) { return e->tokenizer; }
+const cdx_preprocess *cdx_encoder_preprocess(const cdx_encoder *e) { return e->preprocess; }
 
 static int need_tower(const cdx_encoder *e, enum cdx_tower_kind which, cdx_errbuf *eb)
 {
@@ -162,4 +168,35 @@ int cdx_encoder_embed_texts(cdx_encoder *e, const char *const *texts, const size
     for (int32_t off = 0; off < n && rc == CDX_OK; off += max_b)
         rc = embed_text_chunk(e, texts, lens, off, n - off < max_b ? n - off : max_b, out, eb);
     return rc;
+}
+
+/* Preprocesses one image (from path, or from data/len) and embeds it. */
+static int embed_image(cdx_encoder *e, const char *path, const void *data, size_t len, const char *name, float *out,
+                       cdx_preprocess_info *info, cdx_errbuf *eb)
+{
+    int rc = need_tower(e, CDX_TOWER_VISION, eb);
+    if (rc != CDX_OK)
+        return rc;
+    size_t n = cdx_preprocess_tensor_floats(e->preprocess);
+    float *px = malloc(n * sizeof(float));
+    if (!px)
+        return cdx_errbuf_set(eb, CDX_ERR_NOMEM, "%s: out of memory", path ? path : name);
+    rc = path ? cdx_preprocess_file(e->preprocess, path, px, n, info, eb)
+              : cdx_preprocess_buffer(e->preprocess, data, len, name, px, n, info, eb);
+    if (rc == CDX_OK)
+        rc = cdx_encoder_embed_pixels(e, px, 1, out, eb);
+    free(px);
+    return rc;
+}
+
+int cdx_encoder_embed_image_file(cdx_encoder *e, const char *path, float *out, cdx_preprocess_info *info,
+                                 cdx_errbuf *eb)
+{
+    return embed_image(e, path, NULL, 0, NULL, out, info, eb);
+}
+
+int cdx_encoder_embed_image_buffer(cdx_encoder *e, const void *data, size_t len, const char *name, float *out,
+                                   cdx_preprocess_info *info, cdx_errbuf *eb)
+{
+    return embed_image(e, NULL, data, len, name ? name : "(image)", out, info, eb);
 }

@@ -14,6 +14,7 @@
 
 #include "common/error.h"
 #include "contracts/contract.h"
+#include "encoder/preprocess.h"
 #include "encoder/tokenizer.h"
 #include "encoder/tower.h"
 
@@ -32,6 +33,7 @@ typedef struct cdx_encoder_params {
     int32_t report_placement;     /* capture placement and profile the warm-up (default 1) */
     int32_t load_vision;          /* default 1 */
     int32_t load_text;            /* default 1 (also loads the tokenizer) */
+    cdx_preprocess_params preprocess; /* image limits and decode settings (with the vision tower) */
 } cdx_encoder_params;
 
 cdx_encoder_params cdx_encoder_default_params(void);
@@ -44,6 +46,7 @@ void cdx_encoder_close(cdx_encoder *e);
 const cdx_contract_spec *cdx_encoder_spec(const cdx_encoder *e);
 cdx_tower *cdx_encoder_tower(const cdx_encoder *e, enum cdx_tower_kind which);
 const cdx_tokenizer *cdx_encoder_tokenizer(const cdx_encoder *e);
+const cdx_preprocess *cdx_encoder_preprocess(const cdx_encoder *e);
 
 /* pixels: [n, 3, H, W] as the contract's preprocessing makes them.
  * out: n * dim floats, each row L2-normalized. */
@@ -56,6 +59,13 @@ int cdx_encoder_embed_ids(cdx_encoder *e, const int64_t *ids, const int64_t *mas
  * eb names the text's index. */
 int cdx_encoder_embed_texts(cdx_encoder *e, const char *const *texts, const size_t *lens, int32_t n, float *out,
                             cdx_errbuf *eb);
+
+/* One image from a file or from memory (name labels errors): preprocess and
+ * embed; out gets dim floats. info may be NULL. */
+int cdx_encoder_embed_image_file(cdx_encoder *e, const char *path, float *out, cdx_preprocess_info *info,
+                                 cdx_errbuf *eb);
+int cdx_encoder_embed_image_buffer(cdx_encoder *e, const void *data, size_t len, const char *name, float *out,
+                                   cdx_preprocess_info *info, cdx_errbuf *eb);
 
 #ifdef __cplusplus
 }
