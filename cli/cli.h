@@ -15,6 +15,7 @@ int cdx_cmd_doctor(int argc, char **argv);
 int cdx_cmd_contract(int argc, char **argv);
 int cdx_cmd_tokenize(int argc, char **argv);
 int cdx_cmd_golden(int argc, char **argv);
+int cdx_cmd_embed(int argc, char **argv);
 int cdx_cmd_preprocess(int argc, char **argv);
 
 /* Prints "clipdex <cmd>: <message>" to stderr and returns exit code 2. */

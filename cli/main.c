@@ -15,6 +15,7 @@
 static const cdx_cli_command commands[] = {
     {"doctor", "report the environment: versions, providers, CPU features", cdx_cmd_doctor},
     {"contract", "check or show a model contract (schema, artifact sha256s, ONNX signatures)", cdx_cmd_contract},
+    {"embed", "texts and images to L2-normalized vectors (the embedded model by default)", cdx_cmd_embed},
     {"golden", "run the golden pack under provider specs: the embedding agreement matrix", cdx_cmd_golden},
     {"tokenize", "token ids and attention mask for texts (one, or many from stdin)", cdx_cmd_tokenize},
     {"preprocess", "decode and preprocess images as the model sees them; tensors, info, speed", cdx_cmd_preprocess},

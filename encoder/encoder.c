@@ -142,11 +142,19 @@ static int embed_text_chunk(cdx_encoder *e, const char *const *texts, const size
         longest = r.n_tokens > longest ? r.n_tokens : longest;
     }
     int32_t seq = rc == CDX_OK ? cdx_tower_seq_bucket(e->towers[CDX_TOWER_TEXT], longest) : 0;
+    /* Second pass: rows padded to seq, written ctx apart (the tokenizer wants
+     * room for a full context), then packed seq apart. Row i moves from
+     * i*ctx to i*seq <= i*ctx, so moving in order never overwrites a row
+     * not yet moved. */
     for (int32_t i = 0; i < m && rc == CDX_OK; i++) {
         cdx_token_result r;
         const char *t = texts[off + i];
-        rc = cdx_tokenizer_encode(e->tokenizer, t, lens ? lens[off + i] : strlen(t), seq, ids + (size_t)i * (size_t)seq,
-                                  mask + (size_t)i * (size_t)seq, seq, &r, eb);
+        rc = cdx_tokenizer_encode(e->tokenizer, t, lens ? lens[off + i] : strlen(t), seq, ids + (size_t)i * (size_t)ctx,
+                                  mask + (size_t)i * (size_t)ctx, ctx, &r, eb);
+    }
+    for (int32_t i = 1; i < m && rc == CDX_OK; i++) {
+        memmove(ids + (size_t)i * (size_t)seq, ids + (size_t)i * (size_t)ctx, (size_t)seq * sizeof *ids);
+        memmove(mask + (size_t)i * (size_t)seq, mask + (size_t)i * (size_t)ctx, (size_t)seq * sizeof *mask);
     }
     if (rc == CDX_OK)
         rc = cdx_encoder_embed_ids(e, ids, mask, m, seq, out + (size_t)off * (size_t)s->dim, eb);

@@ -454,7 +454,9 @@ static void log_report(const cdx_tower *t)
                  r->cache_hit == 1 ? " (optimized-model cache hit)" : r->cache_hit == 0 ? " (cache miss, saved)" : "");
     if (r->placement.n_eps)
         cdx_log_info("encoder", "%s tower placement (%s): %s; CPU fallback %.1f%% of nodes, %.1f%% of time",
-                     cdx_tower_name(t->which), r->placement.nodes_from_log ? "ORT placement log + profile" : "profile",
+                     cdx_tower_name(t->which),
+                     r->placement.profiled_runs ? (r->placement.nodes_from_log ? "ORT placement log + profile" : "profile")
+                                                : "ORT placement log; no warm-up, so no time shares",
                      placement, 100 * r->placement.fallback_by_nodes, 100 * r->placement.fallback_by_time);
     for (int i = 0; i < t->n_buckets; i++)
         cdx_log_info("encoder", "%s tower bucket batch=%d%s%.0d: first run (compile) %.1f ms", cdx_tower_name(t->which),
@@ -477,8 +479,8 @@ static int check_fallback(cdx_tower *t, double limit, cdx_errbuf *eb)
 }
 
 static int create_session(cdx_tower *t, const cdx_provider_spec *ps, const cdx_session_settings *ss,
-                          const cdx_ort_info *oi, const char *model, const char *optimized_out, int profile,
-                          cdx_errbuf *eb)
+                          const cdx_ort_info *oi, const char *model, const char *optimized_out, int capture,
+                          int profile, cdx_errbuf *eb)
 {
     const OrtApi *api = cdx_ort();
     void *env = NULL;
@@ -493,10 +495,11 @@ static int create_session(cdx_tower *t, const cdx_provider_spec *ps, const cdx_s
     }
     OrtSessionOptions *so = NULL;
     cdx_placement_init(&t->report.placement);
-    rc = make_session_options(t, ps, ss, oi, logid, profile ? prefix : NULL, optimized_out, &so, eb);
+    /* prefix NULL: no placement capture; "": the placement log only; a path: also profile */
+    rc = make_session_options(t, ps, ss, oi, logid, capture ? prefix : NULL, optimized_out, &so, eb);
     if (rc != CDX_OK)
         return rc;
-    int tapped = profile && cdx_ort_log_tap_add(logid, placement_tap, &t->report.placement) == CDX_OK;
+    int tapped = capture && cdx_ort_log_tap_add(logid, placement_tap, &t->report.placement) == CDX_OK;
     int64_t t0 = cdx_clock_ns();
     rc = cdx_ort_check(api->CreateSession(env, model, so, &t->session), eb, "%s tower: load %s",
                        cdx_tower_name(t->which), model);
@@ -571,8 +574,11 @@ int cdx_tower_open(const cdx_contract_spec *spec, enum cdx_tower_kind which, con
         }
     }
     snprintf(t->report.model_path, sizeof t->report.model_path, "%s", t->report.cache_hit == 1 ? cached : model);
-    int profile = p.report_placement && p.warmup;
-    rc = create_session(t, &ps, &ss, &oi, t->report.model_path, optimized_tmp[0] ? optimized_tmp : NULL, profile, eb);
+    /* Placement comes from ORT's log at creation; time shares need the
+     * profiled warm-up. */
+    int capture = p.report_placement, profile = p.report_placement && p.warmup;
+    rc = create_session(t, &ps, &ss, &oi, t->report.model_path, optimized_tmp[0] ? optimized_tmp : NULL, capture,
+                        profile, eb);
     if (rc != CDX_OK && t->report.cache_hit == 1) {
         /* A cached model that no longer loads is dropped, never trusted. */
         cdx_log_warn("encoder", "optimized-model cache %s does not load (%s); removing it and loading %s", cached,
@@ -580,7 +586,7 @@ int cdx_tower_open(const cdx_contract_spec *spec, enum cdx_tower_kind which, con
         unlink(cached);
         t->report.cache_hit = 0;
         snprintf(t->report.model_path, sizeof t->report.model_path, "%s", model);
-        rc = create_session(t, &ps, &ss, &oi, model, NULL, profile, eb);
+        rc = create_session(t, &ps, &ss, &oi, model, NULL, capture, profile, eb);
     }
     if (optimized_tmp[0]) {
         if (rc == CDX_OK && rename(optimized_tmp, cached) != 0)
@@ -607,7 +613,7 @@ int cdx_tower_open(const cdx_contract_spec *spec, enum cdx_tower_kind which, con
                          cdx_provider_ort_name(primary >= 0 ? (enum cdx_provider)primary : CDX_PROVIDER_CPU));
     log_report(t);
     double limit = p.max_fallback >= 0 ? p.max_fallback : spec->thresholds.max_fallback;
-    if (profile && (rc = check_fallback(t, limit, eb)) != CDX_OK)
+    if (capture && (rc = check_fallback(t, limit, eb)) != CDX_OK)
         goto fail;
     *out = t;
     return CDX_OK;
