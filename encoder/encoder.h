@@ -27,7 +27,7 @@ typedef struct cdx_encoder cdx_encoder;
 typedef struct cdx_encoder_params {
     const char *vision_providers; /* provider spec for the image tower; NULL means "cpu" */
     const char *text_providers;   /* for the text tower; NULL means the same as vision_providers */
-    int32_t threads;              /* intra-op threads per tower when a spec sets none; 0 = usable cores */
+    int32_t threads;              /* intra-op threads per tower when a spec sets none; 0 = the thread budget (common/threads.h) */
     double max_fallback;          /* < 0: the contract's thresholds.max_fallback */
     int32_t warmup;               /* warm every bucket at open (default 1) */
     int32_t report_placement;     /* capture placement and profile the warm-up (default 1) */

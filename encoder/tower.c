@@ -15,6 +15,7 @@
 #include "common/histogram.h"
 #include "common/log.h"
 #include "common/sysinfo.h"
+#include "common/threads.h"
 #include "common/util.h"
 #include "encoder/ort_env.h"
 #include "encoder/ort_util.h"
@@ -556,9 +557,9 @@ int cdx_tower_open(const cdx_contract_spec *spec, enum cdx_tower_kind which, con
     for (int i = 0, n = 0; i < oi.n_providers; i++)
         n += snprintf(t->report.available + n, sizeof t->report.available - (size_t)n, "%s%s", i ? "," : "",
                       oi.providers[i]);
-    cdx_sysinfo si;
-    cdx_sysinfo_read(&si);
-    t->report.intra_threads = ss.intra_threads ? ss.intra_threads : p.threads ? p.threads : si.cores_usable;
+    cdx_threads_budget budget; /* the process's thread budget decides when neither the spec nor the caller does */
+    cdx_threads_current(&budget);
+    t->report.intra_threads = ss.intra_threads ? ss.intra_threads : p.threads ? p.threads : budget.ort_intra;
     t->report.inter_threads = ss.inter_threads;
     t->report.opt_level = ss.opt_level;
 

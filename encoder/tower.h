@@ -30,7 +30,7 @@ typedef struct cdx_tower cdx_tower;
 
 typedef struct cdx_tower_params {
     const char *providers;   /* provider spec (encoder/providers.h); NULL means "cpu" */
-    int32_t threads;         /* intra-op threads when the spec sets none; 0 = the cores this process may use */
+    int32_t threads;         /* intra-op threads when the spec sets none; 0 = the thread budget's ort_intra (common/threads.h) */
     double max_fallback;     /* refuse when CPU fallback (by nodes or by time) exceeds this; < 0 uses the contract's */
     int32_t warmup;          /* run every bucket once at open (default 1) */
     int32_t report_placement;/* capture ORT's placement log and profile the warm-up (default 1) */
