@@ -48,17 +48,23 @@ static void stub_drop(void *ctx, void *item, enum cdx_admission_drop why, int64_
     atomic_fetch_add(why == CDX_ADMISSION_DROP_EXPIRED ? &st->dropped_expired : &st->dropped_closed, 1);
 }
 
+static cdx_admission *open_stub(stub *st, int capacity, double service_ms)
+{
+    cdx_admission_params p = cdx_admission_default_params();
+    p.capacity = capacity;
+    p.workers = 1;
+    p.initial_service_ms = service_ms;
+    cdx_admission *a = NULL;
+    cdx_errbuf eb = {0};
+    assert_int_equal(cdx_admission_open(&p, stub_run, stub_drop, st, &a, &eb), CDX_OK);
+    return a;
+}
+
 static void refuses_when_full_at_once(void **state)
 {
     (void)state;
     stub st = {.sleep_ms = 1};
-    cdx_admission_params p = cdx_admission_default_params();
-    p.capacity = 3;
-    p.workers = 1;
-    p.initial_service_ms = 0.001;
-    cdx_admission *a;
-    cdx_errbuf eb = {0};
-    assert_int_equal(cdx_admission_open(&p, stub_run, stub_drop, &st, &a, &eb), CDX_OK);
+    cdx_admission *a = open_stub(&st, 3, 0.001);
     int64_t far = cdx_clock_ns() + 60000 * MS;
     /* One taken by the worker (blocked on the stub's gate), three queued. */
     assert_int_equal(cdx_admission_submit(a, (void *)1, far, NULL, NULL), CDX_OK);
@@ -93,13 +99,7 @@ static void refuses_when_wait_exceeds_deadline(void **state)
 {
     (void)state;
     stub st = {.sleep_ms = 50, .gate_open = 1};
-    cdx_admission_params p = cdx_admission_default_params();
-    p.capacity = 100;
-    p.workers = 1;
-    p.initial_service_ms = 50;
-    cdx_admission *a;
-    cdx_errbuf eb = {0};
-    assert_int_equal(cdx_admission_open(&p, stub_run, stub_drop, &st, &a, &eb), CDX_OK);
+    cdx_admission *a = open_stub(&st, 100, 50);
     /* A deadline shorter than one service time is refused even when idle. */
     enum cdx_admission_refusal why;
     assert_int_equal(cdx_admission_submit(a, (void *)1, cdx_clock_ns() + 10 * MS, &why, NULL), CDX_ERR_FULL);
@@ -129,13 +129,7 @@ static void drops_items_whose_deadline_passed(void **state)
 {
     (void)state;
     stub st = {.sleep_ms = 0};
-    cdx_admission_params p = cdx_admission_default_params();
-    p.capacity = 8;
-    p.workers = 1;
-    p.initial_service_ms = 0.001;
-    cdx_admission *a;
-    cdx_errbuf eb = {0};
-    assert_int_equal(cdx_admission_open(&p, stub_run, stub_drop, &st, &a, &eb), CDX_OK);
+    cdx_admission *a = open_stub(&st, 8, 0.001);
     assert_int_equal(cdx_admission_submit(a, (void *)1, cdx_clock_ns() + 60000 * MS, NULL, NULL), CDX_OK);
     sleep_ms(20); /* the worker now holds item 1, blocked */
     for (int i = 0; i < 4; i++)
@@ -157,13 +151,7 @@ static void close_drops_queued(void **state)
 {
     (void)state;
     stub st = {.sleep_ms = 0};
-    cdx_admission_params p = cdx_admission_default_params();
-    p.capacity = 8;
-    p.workers = 1;
-    p.initial_service_ms = 0.001;
-    cdx_admission *a;
-    cdx_errbuf eb = {0};
-    assert_int_equal(cdx_admission_open(&p, stub_run, stub_drop, &st, &a, &eb), CDX_OK);
+    cdx_admission *a = open_stub(&st, 8, 0.001);
     for (int i = 0; i < 5; i++)
         assert_int_equal(cdx_admission_submit(a, (void *)1, cdx_clock_ns() + 60000 * MS, NULL, NULL), CDX_OK);
     sleep_ms(10);
@@ -172,7 +160,9 @@ static void close_drops_queued(void **state)
     assert_int_equal(atomic_load(&st.ran) + atomic_load(&st.dropped_closed), 5);
     assert_true(atomic_load(&st.ran) >= 1);
 
+    cdx_admission_params p = cdx_admission_default_params();
     p.capacity = 0;
+    cdx_errbuf eb = {0};
     assert_int_equal(cdx_admission_open(&p, stub_run, stub_drop, &st, &a, &eb), CDX_ERR_INVAL);
     assert_null(a);
 }
