@@ -17,9 +17,15 @@ int cdx_cmd_tokenize(int argc, char **argv);
 int cdx_cmd_golden(int argc, char **argv);
 int cdx_cmd_embed(int argc, char **argv);
 int cdx_cmd_preprocess(int argc, char **argv);
+int cdx_cmd_bench(int argc, char **argv);
 
 /* Prints "clipdex <cmd>: <message>" to stderr and returns exit code 2. */
 int cdx_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Splits "a:x=1,y=2,b:z=3" into specs at commas that start a new provider
+ * entry, so --providers SPEC[,SPEC...] works although specs contain commas.
+ * Appends to specs[*n]; -1 when more than max. */
+int cdx_cli_split_specs(const char *arg, char specs[][512], int *n, int max);
 
 /* clipdex version and build revision (generated at build time). */
 const char *cdx_cli_version(void);

@@ -33,29 +33,6 @@ struct run {
     int ok;
 };
 
-/* Splits "a:x=1,y=2,b:z=3" at commas that start a new provider entry, so the
- * issue's --providers SPEC[,SPEC...] works although specs contain commas. */
-static int split_specs(const char *arg, char specs[][512], int *n)
-{
-    const char *start = arg;
-    for (const char *p = arg;; p++) {
-        int boundary = *p == '\0';
-        if (*p == ',') {
-            size_t len = strcspn(p + 1, ":;,");
-            boundary = cdx_provider_from_name(p + 1, len) >= 0;
-        }
-        if (!boundary)
-            continue;
-        if (*n == MAX_SPECS)
-            return -1;
-        snprintf(specs[*n], 512, "%.*s", (int)(p - start), start);
-        (*n)++;
-        if (*p == '\0')
-            return 0;
-        start = p + 1;
-    }
-}
-
 static double min_cos_rows(const float *a, const float *b, int32_t rows, int32_t dim)
 {
     double m = 1;
@@ -199,7 +176,7 @@ int cdx_cmd_golden(int argc, char **argv)
         switch (c) {
         case 'c': contract_path = optarg; break;
         case 'p':
-            if (split_specs(optarg, specs, &n_specs) != 0)
+            if (cdx_cli_split_specs(optarg, specs, &n_specs, MAX_SPECS) != 0)
                 return cdx_cli_usage_error("golden", "at most %d provider specs", MAX_SPECS);
             break;
         case 't': text_providers = optarg; break;

@@ -19,6 +19,7 @@ static const cdx_cli_command commands[] = {
     {"golden", "run the golden pack under provider specs: the embedding agreement matrix", cdx_cmd_golden},
     {"tokenize", "token ids and attention mask for texts (one, or many from stdin)", cdx_cmd_tokenize},
     {"preprocess", "decode and preprocess images as the model sees them; tensors, info, speed", cdx_cmd_preprocess},
+    {"bench", "latency and throughput per provider, bucket, threads and opt level: cards, report, verdicts", cdx_cmd_bench},
 };
 
 const char *cdx_cli_version(void) { return CDX_VERSION; }
