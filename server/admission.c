@@ -95,8 +95,9 @@ static void *worker_main(void *arg)
         int64_t took = cdx_clock_ns() - now;
         pthread_mutex_lock(&a->mu);
         a->busy--;
+        /* The first measured run replaces the configured guess. */
+        a->service_ns = a->completed == 0 ? (double)took : a->service_ns + a->p.ewma_alpha * ((double)took - a->service_ns);
         a->completed++;
-        a->service_ns += a->p.ewma_alpha * ((double)took - a->service_ns);
     }
     pthread_mutex_unlock(&a->mu);
     return NULL;

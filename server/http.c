@@ -425,7 +425,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     const cdx_route *r = NULL;
     char *allow = job->allow;
     for (int i = 0; i < cdx_route_count; i++) {
-        char a[sizeof job->path_arg];
+        char a[sizeof job->path_arg] = "";
         if (!path_match(cdx_routes[i].path, path, a, sizeof a))
             continue;
         if (cdx_routes[i].method == method) {
@@ -621,7 +621,7 @@ static int check_params(const cdx_server_params *p, cdx_errbuf *eb)
     return CDX_OK;
 }
 
-int cdx_server_open(const cdx_server_params *p, struct cdx_encoder *encoder, struct cdx_store *store,
+int cdx_server_open(const cdx_server_params *p, cdx_encoder *encoder, const cdx_server_catalog *catalog,
                     cdx_server **out, cdx_errbuf *eb)
 {
     *out = NULL;
@@ -638,7 +638,10 @@ int cdx_server_open(const cdx_server_params *p, struct cdx_encoder *encoder, str
     s->p = *p;
     s->p.token = NULL; /* kept only as a digest */
     s->enc = encoder;
-    s->store = store;
+    if (catalog) {
+        s->cat = *catalog;
+        s->has_catalog = 1;
+    }
     s->started_ms = cdx_clock_wall_ms();
     pthread_mutex_init(&s->done_mu, NULL);
     if (p->token) {

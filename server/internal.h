@@ -90,8 +90,9 @@ typedef struct cdx_route_stats {
 
 struct cdx_server {
     cdx_server_params p;
-    struct cdx_encoder *enc;
-    struct cdx_store *store;
+    cdx_encoder *enc;
+    cdx_server_catalog cat;
+    int has_catalog;
     uint8_t token_digest[32];
     int has_token;
 
@@ -146,5 +147,13 @@ void cdx_route_healthz(cdx_job *job);
 void cdx_route_readyz(cdx_job *job);
 void cdx_route_metrics(cdx_job *job);
 void cdx_route_info(cdx_job *job);
+void cdx_route_search(cdx_job *job);
+void cdx_route_rerank(cdx_job *job);
+void cdx_route_embed(cdx_job *job);
+void cdx_route_item_get(cdx_job *job);
+void cdx_route_item_delete(cdx_job *job);
+void cdx_route_item_thumbnail(cdx_job *job);
+void cdx_route_item_upload(cdx_job *job);
+void cdx_route_web(cdx_job *job);
 
 #endif

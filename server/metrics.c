@@ -229,6 +229,34 @@ static void render_encoder(cdx_server *s, FILE *f)
     free(rep);
 }
 
+static void render_index(cdx_server *s, FILE *f)
+{
+    if (!s->has_catalog || !s->cat.get_info)
+        return;
+    cdx_store_info info;
+    cdx_errbuf eb = {0};
+    if (s->cat.get_info(s->cat.ctx, &info, &eb) != CDX_OK)
+        return;
+    fprintf(f, "# HELP cdx_catalog_items Items in the catalog.\n# TYPE cdx_catalog_items gauge\n"
+               "cdx_catalog_items %lld\n",
+            (long long)info.items);
+    fprintf(f, "# HELP cdx_catalog_failures Dead-letter rows.\n# TYPE cdx_catalog_failures gauge\n"
+               "cdx_catalog_failures %lld\n",
+            (long long)info.failures);
+    fprintf(f, "# HELP cdx_index_vectors Vectors per space: in the catalog, in the in-memory index.\n"
+               "# TYPE cdx_index_vectors gauge\n");
+    for (int sp = 0; sp < CDX_SPACE_COUNT; sp++) {
+        const char *name = sp == CDX_SPACE_IMAGE ? "image" : "caption";
+        fprintf(f, "cdx_index_vectors{space=\"%s\",where=\"catalog\"} %lld\n", name, (long long)info.space[sp].vectors);
+        fprintf(f, "cdx_index_vectors{space=\"%s\",where=\"index\"} %lld\n", name, (long long)info.space[sp].indexed);
+    }
+    fprintf(f, "# HELP cdx_index_memory_bytes The index's estimated resident size per space.\n"
+               "# TYPE cdx_index_memory_bytes gauge\n");
+    for (int sp = 0; sp < CDX_SPACE_COUNT; sp++)
+        fprintf(f, "cdx_index_memory_bytes{space=\"%s\"} %llu\n", sp == CDX_SPACE_IMAGE ? "image" : "caption",
+                (unsigned long long)info.space[sp].memory_bytes);
+}
+
 char *cdx_metrics_render(cdx_server *s, size_t *len)
 {
     char *buf = NULL;
@@ -252,6 +280,7 @@ char *cdx_metrics_render(cdx_server *s, size_t *len)
     render_routes(s, f);
     render_queues(s, f);
     render_encoder(s, f);
+    render_index(s, f);
     if (fclose(f) != 0) {
         free(buf);
         return NULL;

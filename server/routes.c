@@ -20,6 +20,15 @@ const cdx_route cdx_routes[] = {
     {CDX_GET,    "/readyz",                   "readyz",    cdx_route_readyz,    CDX_LANE_INLINE,     0, 0, 0},
     {CDX_GET,    "/metrics",                  "metrics",   cdx_route_metrics,   CDX_LANE_INLINE,     0, 0, 0},
     {CDX_GET,    "/v1/info",                  "info",      cdx_route_info,      CDX_LANE_INLINE,     0, 0, 0},
+    {CDX_POST,   "/v1/search",                "search",    cdx_route_search,    CDX_LANE_INTERACTIVE, 0, CDX_FMT_JSON | CDX_FMT_PB, 1},
+    {CDX_POST,   "/v1/rerank",                "rerank",    cdx_route_rerank,    CDX_LANE_INTERACTIVE, 0, CDX_FMT_JSON | CDX_FMT_PB, 1},
+    {CDX_POST,   "/v1/items",                 "item_upload", cdx_route_item_upload, CDX_LANE_BATCH,    1, CDX_FMT_JSON, 2},
+    {CDX_GET,    "/v1/items/{id}",            "item_get",  cdx_route_item_get,  CDX_LANE_IO,         0, 0, 0},
+    {CDX_DELETE, "/v1/items/{id}",            "item_delete", cdx_route_item_delete, CDX_LANE_IO,     1, 0, 0},
+    {CDX_GET,    "/v1/items/{id}/thumbnail",  "thumbnail", cdx_route_item_thumbnail, CDX_LANE_IO,    0, 0, 0},
+    {CDX_GET,    "/",                         "web",       cdx_route_web,       CDX_LANE_INLINE,     0, 0, 0},
+    {CDX_GET,    "/ui/{id}",                  "web",       cdx_route_web,       CDX_LANE_INLINE,     0, 0, 0},
+    {CDX_POST,   "/v1/embed",                 "embed",     cdx_route_embed,     CDX_LANE_BATCH,      0, CDX_FMT_JSON | CDX_FMT_PB, 1},
 };
 const int cdx_route_count = (int)CDX_ARRAY_LEN(cdx_routes);
 
@@ -52,7 +61,7 @@ void cdx_route_readyz(cdx_job *job)
         }
         free(rep);
     }
-    if (!s->store)
+    if (!s->has_catalog)
         json_array_append_new(why, json_string("no index open"));
     int ready = json_array_size(why) == 0;
     cdx_job_json(job, ready ? 200 : 503, json_pack("{s:b, s:o}", "ready", ready, "reasons", why));
@@ -120,6 +129,23 @@ void cdx_route_info(cdx_job *job)
         }
         json_object_set_new(root, "towers", towers);
     }
+    if (s->has_catalog && s->cat.get_info) {
+        cdx_store_info info;
+        cdx_errbuf eb = {0};
+        if (s->cat.get_info(s->cat.ctx, &info, &eb) == CDX_OK) {
+            json_t *spaces = json_object();
+            for (int sp = 0; sp < CDX_SPACE_COUNT; sp++)
+                json_object_set_new(spaces, sp == CDX_SPACE_IMAGE ? "image" : "caption",
+                                    json_pack("{s:s, s:I, s:I, s:I}", "spec", info.space[sp].spec, "vectors",
+                                              (json_int_t)info.space[sp].vectors, "indexed",
+                                              (json_int_t)info.space[sp].indexed, "memory_bytes",
+                                              (json_int_t)info.space[sp].memory_bytes));
+            json_object_set_new(root, "index",
+                                json_pack("{s:s, s:i, s:I, s:I, s:o}", "contract_id", info.contract_id, "dim", info.dim,
+                                          "items", (json_int_t)info.items, "failures", (json_int_t)info.failures,
+                                          "spaces", spaces));
+        }
+    }
     json_object_set_new(root, "limits",
                         json_pack("{s:i, s:i, s:I, s:I, s:i, s:i, s:i, s:i, s:i, s:b}", "max_connections",
                                   s->p.max_connections, "max_header_bytes", s->p.max_header_bytes, "max_body_bytes",
@@ -129,4 +155,26 @@ void cdx_route_info(cdx_job *job)
                                   "batch_deadline_ms", s->p.batch_deadline_ms, "thumb_size", s->p.thumb_size,
                                   "uploads", s->has_token));
     cdx_job_json(job, 200, root);
+}
+
+typedef struct cdx_web_asset {
+    const char *name, *type;
+    const unsigned char *data;
+    size_t len;
+} cdx_web_asset;
+extern const cdx_web_asset cdx_web_assets[];
+extern const int cdx_web_asset_count;
+
+/* "/" is index.html; "/ui/<name>" the other files of server/web. */
+void cdx_route_web(cdx_job *job)
+{
+    const char *name = job->path_arg[0] ? job->path_arg : "index.html";
+    for (int i = 0; i < cdx_web_asset_count; i++) {
+        if (strcmp(cdx_web_assets[i].name, name) != 0)
+            continue;
+        cdx_job_reply_static(job, 200, cdx_web_assets[i].type, cdx_web_assets[i].data, cdx_web_assets[i].len);
+        job->cache_control = "no-cache";
+        return;
+    }
+    cdx_job_error(job, 404, "no_route", "no page /ui/%s", name);
 }

@@ -14,14 +14,34 @@
 #include <stdint.h>
 
 #include "common/error.h"
+#include "encoder/encoder.h"
+#include "index/store.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 typedef struct cdx_server cdx_server;
-struct cdx_encoder;
-struct cdx_store;
+
+/* What the server needs of the catalog: the data directory's read, search,
+ * delete and upload paths. cmd_serve binds these to index/store.h and
+ * ingest/ingest.h; tests may bind an in-memory catalog. Every function is
+ * called from worker threads at once, with ctx, and follows the contract of
+ * the store function it is named after (cdx_store_search, cdx_store_get_item,
+ * cdx_item_row_clear, cdx_store_get_vector, cdx_store_delete_item,
+ * cdx_store_get_info, cdx_ingest_item_buffer). */
+typedef struct cdx_server_catalog {
+    void *ctx;
+    int (*search)(void *ctx, enum cdx_space space, const float *query, int32_t k, int64_t *ids, float *scores,
+                  cdx_errbuf *eb);
+    int (*get_item)(void *ctx, int64_t id, cdx_item_row *out, cdx_errbuf *eb);
+    void (*clear_row)(cdx_item_row *row);
+    int (*get_vector)(void *ctx, int64_t id, enum cdx_space space, float *out, cdx_errbuf *eb);
+    int (*delete_item)(void *ctx, int64_t id, cdx_errbuf *eb);
+    int (*get_info)(void *ctx, cdx_store_info *out, cdx_errbuf *eb);
+    int (*put_image)(void *ctx, cdx_encoder *e, const void *data, size_t len, const char *uri, const char *caption,
+                     const char *meta_json, int64_t *id_out, cdx_errbuf *eb);
+} cdx_server_catalog;
 
 typedef struct cdx_server_params {
     const char *listen;            /* "host:port" (default "127.0.0.1:8080"); port 0 picks a free port */
@@ -53,10 +73,10 @@ typedef struct cdx_server_params {
 
 cdx_server_params cdx_server_default_params(void);
 
-/* Binds the listening socket and starts the workers. encoder and store are
- * borrowed and must outlive the server; either may be NULL (the routes that
- * need it answer 503, /readyz says why). */
-int cdx_server_open(const cdx_server_params *p, struct cdx_encoder *encoder, struct cdx_store *store,
+/* Binds the listening socket and starts the workers. encoder and the
+ * catalog's ctx are borrowed and must outlive the server; either may be NULL
+ * (the routes that need it answer 503, /readyz says why). */
+int cdx_server_open(const cdx_server_params *p, cdx_encoder *encoder, const cdx_server_catalog *catalog,
                     cdx_server **out, cdx_errbuf *eb);
 /* The bound port (useful with port 0). */
 int cdx_server_port(const cdx_server *s);

@@ -27,12 +27,12 @@ static void *test_server_main(void *arg)
     return NULL;
 }
 
-static inline int test_server_start(test_server *t, cdx_server_params p, struct cdx_encoder *enc,
-                                    struct cdx_store *store)
+static inline int test_server_start(test_server *t, cdx_server_params p, cdx_encoder *enc,
+                                    const cdx_server_catalog *cat)
 {
     cdx_errbuf eb = {0};
     p.listen = "127.0.0.1:0";
-    int rc = cdx_server_open(&p, enc, store, &t->s, &eb);
+    int rc = cdx_server_open(&p, enc, cat, &t->s, &eb);
     if (rc != CDX_OK) {
         fprintf(stderr, "server open: %s\n", cdx_errbuf_msg(&eb));
         return rc;
