@@ -7,6 +7,8 @@
 #   make build    bootstrap and build into build/
 #   make install  install under PREFIX (default /usr/local)
 #   make fuzz     build libFuzzer targets with clang into build-fuzz/
+#   make models   regenerate the shipped models, contracts, golden packs and samples (PyTorch; slow)
+#   make bench-models  full-size random-weight models in models/bench-* for performance work (not committed)
 #   make clean
 
 BUILD      ?= build
@@ -20,7 +22,7 @@ ORT_ROOT   := $(or $(ONNXRUNTIME_ROOT),$(CURDIR)/.cache/onnxruntime-$(ORT_VERSIO
 GENERATOR  := $(shell command -v ninja >/dev/null 2>&1 && echo Ninja || echo "Unix Makefiles")
 CMAKE_COMMON = -G "$(GENERATOR)" -DONNXRUNTIME_ROOT="$(ORT_ROOT)" -DCDX_WERROR=ON
 
-.PHONY: all bootstrap build build-asan test test-unit demo install fuzz clean
+.PHONY: all bootstrap build build-asan test test-unit demo install fuzz clean models bench-models toolchain
 
 all: build
 
@@ -63,3 +65,24 @@ fuzz: bootstrap
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+
+# ---- the model toolchain (tools/model; Debian's python3-torch & co., not the python first on PATH) ----
+TOOLCHAIN_PY ?= /usr/bin/python3
+BENCH_MODELS := models/bench-vit-b-32/contract.json models/bench-vit-b-16/contract.json \
+                models/bench-siglip-base/contract.json
+MODEL_TOOLS  := tools/model/convert.py tools/model/arch.py tools/model/golden.py tools/model/common.py
+
+toolchain:
+	@tools/bootstrap --toolchain
+
+# Everything tools/model makes, from seed 1: samples, datasets, tokenizers, weights, ONNX, contracts, golden packs.
+models: toolchain
+	@OPENBLAS_NUM_THREADS=1 $(TOOLCHAIN_PY) tools/model/regen.py $(REGEN_ARGS)
+
+bench-models: $(BENCH_MODELS)
+
+models/bench-vit-b-%/contract.json: $(MODEL_TOOLS) models/tiny-clip/tokenizer.json | toolchain
+	@OPENBLAS_NUM_THREADS=1 $(TOOLCHAIN_PY) tools/model/convert.py --random-init --size vit-b-$* --out models/bench-vit-b-$*
+
+models/bench-siglip-base/contract.json: $(MODEL_TOOLS) models/tiny-siglip/spiece.model | toolchain
+	@OPENBLAS_NUM_THREADS=1 $(TOOLCHAIN_PY) tools/model/convert.py --random-init --size siglip-base --out models/bench-siglip-base
