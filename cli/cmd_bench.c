@@ -8,12 +8,14 @@
 
 #include "bench/bench.h"
 #include "bench/compare.h"
+#include "bench/overhead.h"
 #include "bench/report.h"
 #include "bench/verdict.h"
 #include "common/log.h"
 #include "contracts/contract.h"
 
 #include <getopt.h>
+#include <jansson.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -213,6 +215,73 @@ done:
     return regressions ? 1 : 0;
 }
 
+/* issue 4's measurements: encoder overhead over bare ORT, and sequence buckets. */
+static int run_overhead(const char *contract_path, const char *providers, const cdx_bench_params *bp,
+                        int32_t rounds, const char *query, double min_ratio, const char *json_out)
+{
+    cdx_errbuf eb = {0};
+    cdx_contract *c = NULL;
+    cdx_bench_overhead o;
+    cdx_bench_overhead_params op = cdx_bench_overhead_default_params();
+    op.providers = providers;
+    if (bp->n_batch > 0)
+        op.batch = bp->batch[0];
+    if (bp->n_threads > 0)
+        op.threads = bp->threads[0];
+    op.duration_s = bp->duration_s;
+    op.rounds = rounds;
+    if (query)
+        op.query = query;
+    op.stop = &g_stop;
+    int rc = cdx_contract_open(contract_path, NULL, &c, &eb);
+    if (rc == CDX_OK)
+        rc = cdx_bench_overhead_run(c, &op, &o, &eb);
+    const cdx_contract_spec *s = c ? cdx_contract_get(c) : NULL;
+    if (rc != CDX_OK) {
+        cdx_contract_close(c);
+        fprintf(stderr, "clipdex bench --overhead: %s\n", cdx_errbuf_msg(&eb));
+        return cdx_exit_code(rc);
+    }
+    int pass = o.ratio >= min_ratio;
+    printf("overhead %s: image tower, batch %d, %s (threads %d, opt %s), %d rounds of %.1f s per side\n", s->id,
+           o.batch, o.providers, o.threads, o.opt, op.rounds, op.duration_s);
+    printf("  clipdex tower  %10.2f items/s  p50 %9.3f ms  %llu runs\n", o.tower_tput, o.tower_p50_ms,
+           (unsigned long long)o.tower_runs);
+    printf("  bare ORT loop  %10.2f items/s  p50 %9.3f ms  %llu runs\n", o.bare_tput, o.bare_p50_ms,
+           (unsigned long long)o.bare_runs);
+    printf("  ratio          %10.4f (per round %.4f..%.4f)  %s >= %.2f\n", o.ratio, o.ratio_min, o.ratio_max,
+           pass ? "PASS" : "FAIL", min_ratio);
+    if (o.text_measured)
+        printf("text \"%s\" (%d tokens), batch 1, tokenize + run: p50 %.3f ms padded to its bucket %d, %.3f ms "
+               "padded to the context %d: %.2fx faster with buckets (%llu / %llu runs)\n",
+               o.query, o.n_tokens, o.bucket_p50_ms, o.seq_bucket, o.full_p50_ms, o.context_length, o.text_speedup,
+               (unsigned long long)o.bucket_runs, (unsigned long long)o.full_runs);
+    else
+        printf("text: not measured: %s\n", o.text_note);
+    if (json_out) {
+        json_t *j = json_pack("{s:s, s:s, s:s, s:i, s:i, s:s, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:b, s:s, s:i, s:i, "
+                              "s:i, s:f, s:f, s:f}",
+                              "schema", "clipdex.bench-overhead/1", "contract", s->id, "providers", o.providers, "batch",
+                              o.batch, "threads", o.threads, "opt", o.opt, "tower_items_per_s", o.tower_tput,
+                              "bare_items_per_s", o.bare_tput, "ratio", o.ratio, "ratio_min", o.ratio_min, "ratio_max",
+                              o.ratio_max, "tower_p50_ms", o.tower_p50_ms, "bare_p50_ms", o.bare_p50_ms, "text_measured",
+                              o.text_measured, "text_note", o.text_note, "n_tokens", o.n_tokens, "seq_bucket",
+                              o.seq_bucket, "context_length", o.context_length, "bucket_p50_ms", o.bucket_p50_ms,
+                              "full_p50_ms", o.full_p50_ms, "text_speedup", o.text_speedup);
+        char *text = j ? json_dumps(j, JSON_INDENT(1) | JSON_PRESERVE_ORDER) : NULL;
+        json_decref(j);
+        if (!text || cdx_bench_write_text(json_out, text, &eb) != CDX_OK) {
+            fprintf(stderr, "clipdex bench --overhead: cannot write %s: %s\n", json_out, cdx_errbuf_msg(&eb));
+            free(text);
+            cdx_contract_close(c);
+            return 4;
+        }
+        free(text);
+    }
+    cdx_contract_close(c);
+    return pass ? 0 : 1;
+}
+
 static int usage(void)
 {
     printf(
@@ -220,6 +289,8 @@ static int usage(void)
         "                     [--seq 16,32,77] [--threads 1,2] [--opt disabled,basic,all] [--towers vision,text]\n"
         "                     [--duration S] [--min-runs N] [--json F] [--report F.html] [--markdown F.md]\n"
         "       clipdex bench --from F.json[,F2.json] [--json F] [--report F.html] [--markdown F.md]\n"
+        "       clipdex bench --overhead --contract C [--providers SPEC] [--batch 32] [--threads 2] [--duration S]\n"
+        "                     [--rounds 3] [--query TEXT] [--min-overhead-ratio 0.97] [--json F]\n"
         "       clipdex bench --compare A.json[,A2.json...] B.json[,B2.json...] [--noise-floor R] [--noise-z Z]\n"
         "Measures each provider spec x threads x optimization level x tower x shape bucket: session creation\n"
         "(also from ORT's optimized-model cache), the first run per bucket (cold), then warm runs for the\n"
@@ -227,6 +298,8 @@ static int usage(void)
         "the spec's threads and opt level, both towers, 2 s per cell.\n"
         "Verdicts (thresholds from the contract unless given): --max-fallback R, --min-speedup R,\n"
         "--max-cold-warm-ratio X, --max-drift R, --min-int8-speedup X (int8 vs fp32 throughput; off unless given).\n"
+        "--overhead: image-tower throughput through clipdex vs a bare ORT loop (same session options and tensors),\n"
+        "alternating rounds; and a short query's latency padded to its sequence bucket vs the full context.\n"
         "--quiet drops the progress line. Exit: 0 all verdicts pass, 1 a verdict failed (or --compare found a\n"
         "regression), 2 usage, 3 bad input, 4 runtime error, 130 interrupted (outputs still written).\n");
     return 0;
@@ -236,7 +309,7 @@ enum {
     OPT_CONTRACT = 1000, OPT_PROVIDERS, OPT_BATCH, OPT_SEQ, OPT_THREADS, OPT_OPT, OPT_TOWERS, OPT_DURATION,
     OPT_MIN_RUNS, OPT_BLOCKS, OPT_JSON, OPT_REPORT, OPT_MARKDOWN, OPT_FROM, OPT_COMPARE, OPT_NOISE_FLOOR, OPT_NOISE_Z,
     OPT_MAX_FALLBACK, OPT_MIN_SPEEDUP, OPT_MAX_COLD_WARM, OPT_MAX_DRIFT, OPT_MIN_INT8, OPT_NO_CACHE, OPT_QUIET,
-    OPT_HELP
+    OPT_HELP, OPT_OVERHEAD, OPT_ROUNDS, OPT_QUERY, OPT_MIN_OVERHEAD
 };
 
 int cdx_cmd_bench(int argc, char **argv)
@@ -267,10 +340,17 @@ int cdx_cmd_bench(int argc, char **argv)
         {"no-cache-timing", no_argument, NULL, OPT_NO_CACHE},
         {"quiet", no_argument, NULL, OPT_QUIET},
         {"help", no_argument, NULL, OPT_HELP},
+        {"overhead", no_argument, NULL, OPT_OVERHEAD},
+        {"rounds", required_argument, NULL, OPT_ROUNDS},
+        {"query", required_argument, NULL, OPT_QUERY},
+        {"min-overhead-ratio", required_argument, NULL, OPT_MIN_OVERHEAD},
         {NULL, 0, NULL, 0}};
     const char *contracts[MAX_CONTRACTS], *json_out = NULL, *report_out = NULL, *md_out = NULL, *from = NULL,
                *compare_a = NULL;
-    int n_contracts = 0, c, quiet = 0;
+    int n_contracts = 0, c, quiet = 0, overhead = 0;
+    int32_t rounds = 3;
+    const char *query = NULL;
+    double min_overhead = 0.97;
     static char specs[CDX_BENCH_MAX_SPECS][512];
     const char *spec_ptrs[CDX_BENCH_MAX_SPECS];
     int n_specs = 0;
@@ -353,6 +433,16 @@ int cdx_cmd_bench(int argc, char **argv)
         case OPT_NO_CACHE: bp.measure_cache = 0; break;
         case OPT_QUIET: quiet = 1; break;
         case OPT_HELP: return usage();
+        case OPT_OVERHEAD: overhead = 1; break;
+        case OPT_ROUNDS:
+            if (parse_ints(optarg, &rounds, 1, 1, 1000) != 1)
+                return cdx_cli_usage_error("bench", "--rounds %s: expected 1..1000", optarg);
+            break;
+        case OPT_QUERY: query = optarg; break;
+        case OPT_MIN_OVERHEAD:
+            if (parse_ratio(optarg, &min_overhead) != 0)
+                return cdx_cli_usage_error("bench", "--min-overhead-ratio %s: expected a ratio, e.g. 0.97", optarg);
+            break;
         default: return cdx_cli_usage_error("bench", "see clipdex bench --help");
         }
     }
@@ -363,6 +453,13 @@ int cdx_cmd_bench(int argc, char **argv)
     }
     if (optind < argc)
         return cdx_cli_usage_error("bench", "unexpected argument '%s'", argv[optind]);
+    if (overhead) {
+        if (n_contracts != 1 || n_specs > 1)
+            return cdx_cli_usage_error("bench", "--overhead takes one --contract and at most one provider spec");
+        if (bp.duration_s == cdx_bench_default_params().duration_s)
+            bp.duration_s = 2;
+        return run_overhead(contracts[0], n_specs ? specs[0] : NULL, &bp, rounds, query, min_overhead, json_out);
+    }
     if (!from && n_contracts == 0)
         return cdx_cli_usage_error("bench", "--contract C is required (or --from cards.json, or --compare A B)");
     if (from && n_contracts)

@@ -105,7 +105,17 @@ check="$("$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); c=d["cards"]
 expect_rc ok "$check" "interrupted cards: $check"
 [ -s "$dir/int.html" ] || fail "interrupted run wrote no report"
 
-# 5. bad input
+# 5. --overhead: clipdex's tower against a bare ORT loop, as a ratio; the limit decides the exit code
+out="$("$CLIPDEX" --log-level warn bench --overhead --contract "$clip" --batch 4 --threads 1 --duration 0.1 --rounds 2 \
+      --min-overhead-ratio 0 --json "$dir/o.json")"; rc=$?
+expect_rc 0 "$rc" "overhead with no limit"
+expect_contains "$out" "bare ORT loop" "overhead output"
+check="$("$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); print("ok" if 0.2 < d["ratio"] < 5 and d["batch"] == 4 and d["threads"] == 1 else d)' "$dir/o.json")"
+expect_rc ok "$check" "overhead json: $check"
+"$CLIPDEX" --log-level warn bench --overhead --contract "$clip" --batch 4 --duration 0.05 --rounds 1 \
+    --min-overhead-ratio 100 >/dev/null; expect_rc 1 $? "overhead under its limit exits 1"
+
+# 6. bad input
 "$CLIPDEX" bench --contract "$clip" --seq 100 >/dev/null 2>"$dir/e1"; rc=$?
 expect_rc 2 "$rc" "--seq over the context"
 expect_contains "$(cat "$dir/e1")" "--seq 100: fixture-clip takes sequences of 2..8 tokens" "seq message"
