@@ -19,6 +19,9 @@ int cdx_cmd_embed(int argc, char **argv);
 int cdx_cmd_preprocess(int argc, char **argv);
 int cdx_cmd_bench(int argc, char **argv);
 
+int cdx_cmd_index(int argc, char **argv);
+int cdx_cmd_failures(int argc, char **argv);
+
 /* Prints "clipdex <cmd>: <message>" to stderr and returns exit code 2. */
 int cdx_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -26,6 +29,20 @@ int cdx_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((fo
  * entry, so --providers SPEC[,SPEC...] works although specs contain commas.
  * Appends to specs[*n]; -1 when more than max. */
 int cdx_cli_split_specs(const char *arg, char specs[][512], int *n, int max);
+
+/* Data-directory commands (cli/data_dir.c). Errors are printed as text on
+ * stderr, or as {"ok": false, "error": {...}} on stdout with --json; these
+ * return the exit code, 0 on success. */
+#include "common/error.h"
+#include "index/store.h"
+#include <jansson.h>
+int cdx_cli_report_error(const char *cmd, int as_json, int rc, const cdx_errbuf *eb);
+/* Opens DIR without a model: read-only, or writable for maintenance (the
+ * catalog's contract stamp decides what the data is). index_spec may be NULL. */
+int cdx_cli_open_data(const char *cmd, const char *dir, int writable, const char *index_spec, int as_json,
+                      cdx_store **out);
+/* Prints j indented and releases it. */
+int cdx_cli_print_json(json_t *j);
 
 /* clipdex version and build revision (generated at build time). */
 const char *cdx_cli_version(void);

@@ -20,6 +20,8 @@ static const cdx_cli_command commands[] = {
     {"tokenize", "token ids and attention mask for texts (one, or many from stdin)", cdx_cmd_tokenize},
     {"preprocess", "decode and preprocess images as the model sees them; tensors, info, speed", cdx_cmd_preprocess},
     {"bench", "latency and throughput per provider, bucket, threads and opt level: cards, report, verdicts", cdx_cmd_bench},
+    {"index", "inspect, verify, rebuild or tune a data directory's vector indexes", cdx_cmd_index},
+    {"failures", "list the dead letters of a data directory (items that failed, and why)", cdx_cmd_failures},
 };
 
 const char *cdx_cli_version(void) { return CDX_VERSION; }

@@ -1,0 +1,304 @@
+/* `clipdex index info|verify|rebuild|tune --data DIR [--json]`: what a data
+ * directory's vector indexes are, whether they agree with the catalog, a
+ * rebuild from the catalog, and the tuning table behind `auto`.
+ *
+ * verify exits 1 when an index file had to be rebuilt or replayed into
+ * disagreement, or its entries differ from the catalog's vector rows, or
+ * SQLite's integrity check fails; it says which and how. */
+#include "cli/cli.h"
+
+#include "common/util.h"
+#include "index/plan.h"
+#include "index/spec.h"
+#include "index/store_internal.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct index_opts {
+    const char *dir;
+    const char *spec;      /* rebuild: the spec to build; tune: candidates, ';'-separated */
+    int as_json;
+    int32_t queries;
+    int32_t space;
+} index_opts;
+
+static double mib(uint64_t b) { return (double)b / 1048576.0; }
+
+static int action_info(const index_opts *o, cdx_store *s)
+{
+    cdx_store_info in;
+    cdx_errbuf eb = {0};
+    int rc = cdx_store_get_info(s, &in, &eb);
+    if (rc != CDX_OK)
+        return cdx_cli_report_error("index info", o->as_json, rc, &eb);
+    if (o->as_json) {
+        json_t *spaces = json_object();
+        for (int32_t sp = 0; sp < CDX_SPACE_COUNT; sp++)
+            json_object_set_new(spaces, cdx_store_space_name(sp),
+                                json_pack("{s:s, s:I, s:I, s:I, s:I}", "spec", in.space[sp].spec, "vectors",
+                                          (json_int_t)in.space[sp].vectors, "indexed", (json_int_t)in.space[sp].indexed,
+                                          "watermark", (json_int_t)in.space[sp].watermark, "memory_bytes",
+                                          (json_int_t)in.space[sp].memory_bytes));
+        return cdx_cli_print_json(json_pack("{s:b, s:s, s:s, s:s, s:i, s:i, s:I, s:I, s:o}", "ok", 1, "data", o->dir,
+                                            "contract_id", in.contract_id, "space_hash", in.space_hash, "dim", in.dim,
+                                            "schema_version", in.schema_version, "items", (json_int_t)in.items,
+                                            "failures", (json_int_t)in.failures, "spaces", spaces));
+    }
+    printf("data       %s\ncontract   %s (space hash %s)\ndim        %d\nschema     v%d\nitems      %lld\n"
+           "failures   %lld\n",
+           o->dir, in.contract_id, in.space_hash, in.dim, in.schema_version, (long long)in.items,
+           (long long)in.failures);
+    for (int32_t sp = 0; sp < CDX_SPACE_COUNT; sp++)
+        printf("%-10s %s: %lld vectors, %lld indexed, checkpoint watermark %lld, ~%.1f MiB\n",
+               cdx_store_space_name(sp), in.space[sp].spec[0] ? in.space[sp].spec : "(empty)",
+               (long long)in.space[sp].vectors, (long long)in.space[sp].indexed, (long long)in.space[sp].watermark,
+               mib(in.space[sp].memory_bytes));
+    return 0;
+}
+
+static int action_verify(const index_opts *o, cdx_store *s)
+{
+    cdx_verify_report r;
+    cdx_errbuf eb = {0};
+    int rc = cdx_store_verify(s, &r, &eb);
+    if (rc != CDX_OK)
+        return cdx_cli_report_error("index verify", o->as_json, rc, &eb);
+    if (o->as_json) {
+        json_t *spaces = json_object();
+        for (int32_t sp = 0; sp < CDX_SPACE_COUNT; sp++) {
+            const cdx_verify_space *v = &r.space[sp];
+            json_object_set_new(
+                spaces, cdx_store_space_name(sp),
+                json_pack("{s:b, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "file_ok", v->load.status == CDX_OK,
+                          "file_status", cdx_errname(v->load.status), "file_note", v->load.note, "replayed",
+                          (json_int_t)v->load.replayed, "catalog_rows", (json_int_t)v->catalog_rows, "indexed",
+                          (json_int_t)v->indexed, "missing", (json_int_t)v->missing, "extra", (json_int_t)v->extra,
+                          "duplicates", (json_int_t)v->duplicates));
+        }
+        int code = cdx_cli_print_json(json_pack("{s:b, s:s, s:b, s:s, s:o}", "ok", r.ok, "data", o->dir,
+                                                "integrity_ok", r.integrity_ok, "integrity", r.integrity, "spaces",
+                                                spaces));
+        return code ? code : (r.ok ? 0 : 1);
+    }
+    printf("catalog integrity: %s\n", r.integrity);
+    for (int32_t sp = 0; sp < CDX_SPACE_COUNT; sp++) {
+        const cdx_verify_space *v = &r.space[sp];
+        const char *name = cdx_store_space_name(sp);
+        if (v->load.status != CDX_OK)
+            printf("%s: index file not usable: %s\n", name, v->load.note);
+        else if (v->load.replayed)
+            printf("%s: index file ok; %lld catalog rows past its checkpoint are replayed on open\n", name,
+                   (long long)v->load.replayed);
+        else
+            printf("%s: index file ok\n", name);
+        printf("%s: %lld catalog vector rows, %lld index entries", name, (long long)v->catalog_rows,
+               (long long)v->indexed);
+        if (v->missing)
+            printf("; %lld rows missing from the index (e.g. item %lld)", (long long)v->missing,
+                   (long long)v->first_missing);
+        if (v->extra)
+            printf("; %lld index entries with no catalog row (e.g. item %lld)", (long long)v->extra,
+                   (long long)v->first_extra);
+        if (v->duplicates)
+            printf("; %lld ids indexed more than once", (long long)v->duplicates);
+        printf("\n");
+    }
+    printf("%s\n", r.ok ? "ok: the indexes agree with the catalog"
+                        : "DISAGREE: run `clipdex index rebuild --data DIR` to rebuild the indexes from the catalog");
+    return r.ok ? 0 : 1;
+}
+
+static int action_rebuild(const index_opts *o, cdx_store *s)
+{
+    cdx_errbuf eb = {0};
+    for (int32_t sp = 0; sp < CDX_SPACE_COUNT; sp++) {
+        if (o->space >= 0 && sp != o->space)
+            continue;
+        int rc = cdx_store_rebuild(s, sp, &eb);
+        if (rc != CDX_OK)
+            return cdx_cli_report_error("index rebuild", o->as_json, rc, &eb);
+    }
+    return action_info(o, s);
+}
+
+/* One tuning row per measured effort. */
+static void tune_rows(const index_opts *o, json_t *arr, const char *spec, const cdx_tune_result *t, uint64_t mem,
+                      double build_s, int32_t dim)
+{
+    for (int32_t i = 0; i < t->n_points; i++) {
+        const cdx_tune_point *p = &t->points[i];
+        cdx_index_spec sp;
+        cdx_errbuf eb = {0};
+        char text[CDX_INDEX_SPEC_MAX];
+        if (cdx_index_spec_parse(spec, &sp, &eb) != CDX_OK)
+            continue;
+        cdx_index_spec_set_effort(&sp, p->effort);
+        cdx_index_spec_format(&sp, text, sizeof text);
+        if (o->as_json) {
+            json_array_append_new(arr, json_pack("{s:s, s:i, s:f, s:f, s:f, s:I, s:f, s:b}", "spec", text, "effort",
+                                                 p->effort, "recall_at_10", p->recall_at_10, "p50_ms", p->p50_ms,
+                                                 "p99_ms", p->p99_ms, "memory_bytes", (json_int_t)mem, "build_s",
+                                                 build_s, "chosen", i == t->chosen));
+            continue;
+        }
+        printf("%-40s %8.4f %9.3f %9.3f %10.1f %8.1f %s\n", text, p->recall_at_10, p->p50_ms, p->p99_ms, mib(mem),
+               build_s, i == t->chosen ? "<- lowest effort with recall@10 >= 0.95" : "");
+    }
+    (void)dim;
+}
+
+static int action_tune(const index_opts *o, cdx_store *s)
+{
+    cdx_store_info in;
+    cdx_errbuf eb = {0};
+    int rc = cdx_store_get_info(s, &in, &eb);
+    if (rc != CDX_OK)
+        return cdx_cli_report_error("index tune", o->as_json, rc, &eb);
+    int32_t space = o->space >= 0 ? o->space : CDX_SPACE_IMAGE;
+    int64_t n = in.space[space].vectors;
+    char cands[1024];
+    if (o->spec) {
+        snprintf(cands, sizeof cands, "%s", o->spec);
+    } else { /* auto's choice, then every kind that can be trained on this catalog */
+        cdx_store_params dp = cdx_store_default_params();
+        char why[256];
+        cdx_index_spec a = cdx_plan_auto(n, in.dim, dp.memory_budget, why, sizeof why);
+        char at[CDX_INDEX_SPEC_MAX];
+        cdx_index_spec_format(&a, at, sizeof at);
+        if (!o->as_json)
+            printf("auto for %lld vectors of %d dims: %s (%s)\n", (long long)n, in.dim, at, why);
+        snprintf(cands, sizeof cands, "flat;hnsw:m=32,efc=128;ivf;ivfpq;sq8");
+    }
+    if (!o->as_json)
+        printf("%-40s %8s %9s %9s %10s %8s\n", "candidate", "recall10", "p50 ms", "p99 ms", "mem MiB", "build s");
+    json_t *rows = json_array();
+    for (char *save = NULL, *tok = strtok_r(cands, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
+        cdx_index_spec spec;
+        if ((rc = cdx_index_spec_parse(tok, &spec, &eb)) != CDX_OK) {
+            json_decref(rows);
+            return cdx_cli_report_error("index tune", o->as_json, rc, &eb);
+        }
+        cdx_index_spec_resolve(&spec, n, in.dim);
+        if (n < cdx_plan_min_train(&spec)) {
+            if (!o->as_json)
+                printf("%-40s skipped: needs %lld vectors to train\n", tok, (long long)cdx_plan_min_train(&spec));
+            continue;
+        }
+        char text[CDX_INDEX_SPEC_MAX];
+        cdx_index_spec_format(&spec, text, sizeof text);
+        cdx_tune_result t;
+        uint64_t mem = 0;
+        double build_s = 0;
+        if ((rc = cdx_store_try_spec(s, space, &spec, o->queries, &t, &mem, &build_s, &eb)) != CDX_OK) {
+            json_decref(rows);
+            return cdx_cli_report_error("index tune", o->as_json, rc, &eb);
+        }
+        tune_rows(o, rows, text, &t, mem, build_s, in.dim);
+        fflush(stdout);
+    }
+    if (o->as_json)
+        return cdx_cli_print_json(json_pack("{s:b, s:s, s:s, s:I, s:i, s:i, s:o}", "ok", 1, "data", o->dir, "space",
+                                            cdx_store_space_name(space), "vectors", (json_int_t)n, "dim", in.dim,
+                                            "queries", o->queries, "candidates", rows));
+    json_decref(rows);
+    printf("(recall@10 against exact search, %d of the catalog's own vectors as queries, one at a time)\n",
+           o->queries);
+    return 0;
+}
+
+typedef int (*index_action)(const index_opts *o, cdx_store *s);
+
+static const struct {
+    const char *name;
+    index_action run;
+    int writable;
+    const char *summary;
+} actions[] = {
+    {"info", action_info, 0, "contract stamp, counts, each space's index spec, size and checkpoint"},
+    {"verify", action_verify, 0, "check the index files against the catalog; exit 1 when they disagree"},
+    {"rebuild", action_rebuild, 1, "rebuild the indexes from the catalog (--spec to choose the kind) and save them"},
+    {"tune", action_tune, 0, "build each candidate kind, print recall@10, p50/p99 latency and memory"},
+};
+
+static int usage(FILE *f)
+{
+    fprintf(f, "usage: clipdex index info|verify|rebuild|tune --data DIR [--json] [--space image|caption]\n"
+               "                    [--spec SPEC] [--queries N]\n\n");
+    for (size_t i = 0; i < CDX_ARRAY_LEN(actions); i++)
+        fprintf(f, "  %-8s %s\n", actions[i].name, actions[i].summary);
+    fprintf(f, "\nSPEC: auto, flat, hnsw:m=32,efc=200,efs=64, ivf:nlist=4096,nprobe=16,\n"
+               "ivfpq:nlist=..,m=..,nbits=8,nprobe=.., sq8 (for tune: several, separated by ';').\n"
+               "Exit codes: 0 ok, 1 verify found a disagreement, 2 usage, 3 DIR is not a data directory,\n"
+               "4 I/O error, 5 the catalog is corrupt.\n");
+    return f == stdout ? 0 : 2;
+}
+
+int cdx_cmd_index(int argc, char **argv)
+{
+    static const struct option opts[] = {{"data", required_argument, NULL, 'd'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"spec", required_argument, NULL, 's'},
+                                         {"space", required_argument, NULL, 'p'},
+                                         {"queries", required_argument, NULL, 'q'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    index_opts o = {.queries = 500, .space = -1};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "d:js:p:q:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            o.dir = optarg;
+            break;
+        case 'j':
+            o.as_json = 1;
+            break;
+        case 's':
+            o.spec = optarg;
+            break;
+        case 'p':
+            if (strcmp(optarg, "image") == 0)
+                o.space = CDX_SPACE_IMAGE;
+            else if (strcmp(optarg, "caption") == 0)
+                o.space = CDX_SPACE_CAPTION;
+            else
+                return cdx_cli_usage_error("index", "--space %s: expected image or caption", optarg);
+            break;
+        case 'q':
+            o.queries = atoi(optarg);
+            if (o.queries < 10 || o.queries > 100000)
+                return cdx_cli_usage_error("index", "--queries %s: expected 10..100000", optarg);
+            break;
+        case 'h':
+            return usage(stdout);
+        default:
+            return cdx_cli_usage_error("index", "see clipdex index --help");
+        }
+    }
+    if (optind >= argc)
+        return usage(stderr);
+    const char *sub = argv[optind++];
+    size_t a = 0;
+    while (a < CDX_ARRAY_LEN(actions) && strcmp(actions[a].name, sub) != 0)
+        a++;
+    if (a == CDX_ARRAY_LEN(actions))
+        return cdx_cli_usage_error("index", "unknown action '%s' (expected info, verify, rebuild or tune)", sub);
+    if (optind < argc)
+        return cdx_cli_usage_error("index", "unexpected argument '%s'", argv[optind]);
+    if (!o.dir)
+        return cdx_cli_usage_error("index", "--data DIR is required");
+    if (o.spec && strcmp(sub, "rebuild") != 0 && strcmp(sub, "tune") != 0)
+        return cdx_cli_usage_error("index", "--spec applies to rebuild and tune");
+    cdx_store *s;
+    int code = cdx_cli_open_data("index", o.dir, actions[a].writable, strcmp(sub, "rebuild") == 0 ? o.spec : NULL,
+                                 o.as_json, &s);
+    if (code)
+        return code;
+    code = actions[a].run(&o, s);
+    cdx_store_close(s);
+    return code;
+}
