@@ -18,6 +18,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/sysinfo.h"
+#include "common/threads.h"
 #include "common/util.h"
 #include "index/catalog.h"
 #include "index/faiss_shim.h"
@@ -84,11 +85,13 @@ cdx_store_params cdx_store_default_params(void)
     };
 }
 
+/* threads = 0: the process budget's OpenMP share (common/threads.h); the
+ * flat scan uses the same number of its own threads. */
 static int32_t default_threads(void)
 {
-    cdx_sysinfo si;
-    cdx_sysinfo_read(&si);
-    return si.cores_usable > 0 ? si.cores_usable : 1;
+    cdx_threads_budget b;
+    cdx_threads_current(&b);
+    return b.omp > 0 ? b.omp : 1;
 }
 
 /* ---- building and loading indexes ---- */
