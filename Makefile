@@ -9,6 +9,7 @@
 #   make fuzz     build libFuzzer targets with clang into build-fuzz/
 #   make models   regenerate the shipped models, contracts, golden packs and samples (PyTorch; slow)
 #   make bench-models  full-size random-weight models in models/bench-* for performance work (not committed)
+#   make bench-report  the clipdex bench matrix on the ViT-B/32- and SigLIP-base-size bench models (+ int8 when present)
 #   make clean
 
 BUILD      ?= build
@@ -22,7 +23,7 @@ ORT_ROOT   := $(or $(ONNXRUNTIME_ROOT),$(CURDIR)/.cache/onnxruntime-$(ORT_VERSIO
 GENERATOR  := $(shell command -v ninja >/dev/null 2>&1 && echo Ninja || echo "Unix Makefiles")
 CMAKE_COMMON = -G "$(GENERATOR)" -DONNXRUNTIME_ROOT="$(ORT_ROOT)" -DCDX_WERROR=ON
 
-.PHONY: all bootstrap build build-asan test test-unit demo install fuzz clean models bench-models toolchain
+.PHONY: all bootstrap build build-asan test test-unit demo install fuzz clean models bench-models bench-report toolchain
 
 all: build
 
@@ -86,3 +87,27 @@ models/bench-vit-b-%/contract.json: $(MODEL_TOOLS) models/tiny-clip/tokenizer.js
 
 models/bench-siglip-base/contract.json: $(MODEL_TOOLS) models/tiny-siglip/spiece.model | toolchain
 	@OPENBLAS_NUM_THREADS=1 $(TOOLCHAIN_PY) tools/model/convert.py --random-init --size siglip-base --out models/bench-siglip-base
+
+# ---- the latency matrix (clipdex bench; docs/bench.md) ----
+# Every provider spec x threads x opt level x bucket of the ViT-B/32- and SigLIP-base-size bench models,
+# and their int8 variants when tools/model/quantize.py has written them; then the encoder's overhead
+# over a bare ORT loop. Writes cards, the HTML report and Markdown tables into BENCH_REPORT_DIR.
+# Verdicts that fail are in the report (and printed); they do not stop the target.
+BENCH_REPORT_DIR ?= $(BUILD)/bench-report
+BENCH_FP32       := models/bench-vit-b-32/contract.json models/bench-siglip-base/contract.json
+BENCH_INT8       := $(wildcard models/bench-vit-b-32-int8/contract.json models/bench-siglip-base-int8/contract.json \
+                      contracts/bench-vit-b-32-int8.json contracts/bench-siglip-base-int8.json)
+BENCH_ARGS       ?= --threads 1,2 --opt disabled,basic,all --batch 1,8,32 --seq 16,77 --duration 3 --min-runs 6 \
+                    --min-int8-speedup 1.7
+
+bench-report: SHELL := /bin/bash
+bench-report: build $(BENCH_FP32)
+	@mkdir -p $(BENCH_REPORT_DIR)
+	@$(BUILD)/clipdex --log-level warn bench $(addprefix --contract ,$(BENCH_FP32) $(BENCH_INT8)) $(BENCH_ARGS) \
+	    --json $(BENCH_REPORT_DIR)/cards.json --report $(BENCH_REPORT_DIR)/report.html \
+	    --markdown $(BENCH_REPORT_DIR)/tables.md | tee $(BENCH_REPORT_DIR)/matrix.txt; \
+	    rc=$${PIPESTATUS[0]}; [ $$rc -le 1 ] || exit $$rc
+	@$(BUILD)/clipdex --log-level warn bench --overhead --contract $(firstword $(BENCH_FP32)) --batch 32 \
+	    --threads 2 --duration 3 --rounds 3 --json $(BENCH_REPORT_DIR)/overhead.json \
+	    | tee $(BENCH_REPORT_DIR)/overhead.txt; rc=$${PIPESTATUS[0]}; [ $$rc -le 1 ] || exit $$rc
+	@echo "bench report: $(BENCH_REPORT_DIR)/report.html (cards.json, tables.md, overhead.json)"
