@@ -94,10 +94,12 @@ expect_contains "$out" "REGRESSION" "regression flagged"
 expect_contains "$out" "1 regression beyond noise" "one regression"
 
 # 4. SIGINT: the run stops after the current run and still writes its outputs
-"$CLIPDEX" --log-level warn bench --contract "$clip" --towers vision --duration 30 --quiet --json "$dir/int.json" \
+"$CLIPDEX" --log-level info bench --contract "$clip" --towers vision --duration 30 --quiet --json "$dir/int.json" \
     --report "$dir/int.html" >/dev/null 2>"$dir/int.err" &
 pid=$!
-sleep 3
+# interrupt once the tower is open and warm (its compile log line), a second into the steady state
+for _ in $(seq 600); do grep -q "first run (compile)" "$dir/int.err" 2>/dev/null && break; sleep 0.1; done
+sleep 1
 kill -INT "$pid"
 wait "$pid"; rc=$?
 expect_rc 130 "$rc" "interrupted bench exit code"
