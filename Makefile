@@ -45,7 +45,10 @@ build-asan: bootstrap $(ASAN_BUILD)/CMakeCache.txt
 
 # Every suite in the plain build (except those labelled slow), then the unit
 # suites again under ASan+UBSan.
+# The test target also brings Debian's chromium, which the browser checks
+# (search page, bench report) drive headless; build and demo do not need it.
 test: build build-asan
+	@tools/bootstrap --browser
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -LE slow $(CTEST_ARGS)
 	@cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS) -L unit -LE slow $(CTEST_ARGS)
 
