@@ -17,6 +17,7 @@ int cdx_cmd_tokenize(int argc, char **argv);
 int cdx_cmd_golden(int argc, char **argv);
 int cdx_cmd_embed(int argc, char **argv);
 int cdx_cmd_preprocess(int argc, char **argv);
+int cdx_cmd_serve(int argc, char **argv);
 int cdx_cmd_bench(int argc, char **argv);
 
 int cdx_cmd_index(int argc, char **argv);

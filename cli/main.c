@@ -18,6 +18,7 @@ static const cdx_cli_command commands[] = {
     {"embed", "texts and images to L2-normalized vectors (the embedded model by default)", cdx_cmd_embed},
     {"golden", "run the golden pack under provider specs: the embedding agreement matrix", cdx_cmd_golden},
     {"tokenize", "token ids and attention mask for texts (one, or many from stdin)", cdx_cmd_tokenize},
+    {"serve", "serve search, rerank and embed over HTTP, with metrics and a search page", cdx_cmd_serve},
     {"preprocess", "decode and preprocess images as the model sees them; tensors, info, speed", cdx_cmd_preprocess},
     {"bench", "latency and throughput per provider, bucket, threads and opt level: cards, report, verdicts", cdx_cmd_bench},
     {"index", "inspect, verify, rebuild or tune a data directory's vector indexes", cdx_cmd_index},

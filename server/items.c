@@ -234,8 +234,9 @@ void cdx_route_item_upload(cdx_job *job)
     cdx_server *s = job->srv;
     if (need_store(job))
         return;
-    if (!s->enc) {
-        cdx_job_error(job, 503, "not_ready", "the server has no model loaded; see /readyz");
+    if (!s->enc || !s->cat.put_image) {
+        cdx_job_error(job, 503, "not_ready", "%s",
+                      !s->enc ? "the server has no model loaded; see /readyz" : "uploads are not available in this build");
         return;
     }
     json_error_t jerr;

@@ -1,0 +1,188 @@
+/* `clipdex serve`: the HTTP server over a data directory (server/server.h).
+ * Loads the contract the directory was built with (the default model unless
+ * --contract), warms every shape bucket before it says ready, and serves
+ * until SIGINT or SIGTERM, then answers what is queued and exits 0. */
+#include "cli/cli.h"
+
+#include "common/log.h"
+#include "contracts/contract.h"
+#include "encoder/encoder.h"
+#include "index/store.h"
+#include "server/server.h"
+
+#include <ctype.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static int usage(void)
+{
+    printf("usage: clipdex serve --data DIR [--listen 127.0.0.1:8080] [--token-file F] [--contract C]\n"
+           "                     [--providers SPEC] [--text-providers SPEC] [--max-connections N]\n"
+           "                     [--deadline-ms N] [--batch-deadline-ms N] [--queue N] [--workers N]\n"
+           "                     [--batch-queue N] [--encoder-slots N] [--k-max N]\n"
+           "Serves search, rerank and embed over HTTP, the item routes, /metrics and a search page at /.\n"
+           "Binds to loopback unless --listen names another address. Write routes (uploads, deletes)\n"
+           "need the token in --token-file (sent as 'Authorization: Bearer <token>'); without one they\n"
+           "answer 403. --deadline-ms is the default deadline of search and rerank; clients may lower\n"
+           "it with X-Deadline-Ms. Ctrl-C stops the server cleanly.\n");
+    return 0;
+}
+
+/* The token file's first line, without trailing whitespace. */
+static int read_token(const char *path, char *out, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "clipdex serve: --token-file %s: cannot open it; create it with a secret of 16+ characters\n",
+                path);
+        return 3;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && (st.st_mode & 0077))
+        cdx_log_warn("serve", "--token-file %s is readable by other users; chmod 600 it", path);
+    size_t n = fgets(out, (int)cap, f) ? strlen(out) : 0;
+    fclose(f);
+    while (n > 0 && isspace((unsigned char)out[n - 1]))
+        out[--n] = 0;
+    if (n < 8) {
+        fprintf(stderr, "clipdex serve: --token-file %s: the token must be at least 8 characters on the first line\n",
+                path);
+        return 3;
+    }
+    return 0;
+}
+
+/* The catalog the server reads: the store's own functions behind the
+ * server's interface. Uploads wait for ingest's cdx_ingest_item_buffer. */
+static int cat_search(void *ctx, enum cdx_space space, const float *q, int32_t k, int64_t *ids, float *scores,
+                      cdx_errbuf *eb)
+{
+    return cdx_store_search(ctx, space, q, 1, k, 0, ids, scores, eb);
+}
+static int cat_get_item(void *ctx, int64_t id, cdx_item_row *out, cdx_errbuf *eb)
+{
+    return cdx_store_get_item(ctx, id, out, eb);
+}
+static int cat_get_vector(void *ctx, int64_t id, enum cdx_space space, float *out, cdx_errbuf *eb)
+{
+    return cdx_store_get_vector(ctx, id, space, out, eb);
+}
+static int cat_delete(void *ctx, int64_t id, cdx_errbuf *eb) { return cdx_store_delete_item(ctx, id, eb); }
+static int cat_info(void *ctx, cdx_store_info *out, cdx_errbuf *eb) { return cdx_store_get_info(ctx, out, eb); }
+
+static int int_arg(const char *opt, const char *v, int lo, int hi, int32_t *out)
+{
+    char *end;
+    long x = strtol(v, &end, 10);
+    if (*v == 0 || *end || x < lo || x > hi)
+        return cdx_cli_usage_error("serve", "%s %s: expected an integer in %d..%d", opt, v, lo, hi);
+    *out = (int32_t)x;
+    return 0;
+}
+
+int cdx_cmd_serve(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"data", required_argument, NULL, 'd'},         {"listen", required_argument, NULL, 'l'},
+        {"token-file", required_argument, NULL, 't'},   {"contract", required_argument, NULL, 'c'},
+        {"providers", required_argument, NULL, 'p'},    {"text-providers", required_argument, NULL, 'T'},
+        {"max-connections", required_argument, NULL, 'm'}, {"deadline-ms", required_argument, NULL, 'D'},
+        {"batch-deadline-ms", required_argument, NULL, 'B'}, {"queue", required_argument, NULL, 'q'},
+        {"workers", required_argument, NULL, 'w'},      {"batch-queue", required_argument, NULL, 'Q'},
+        {"encoder-slots", required_argument, NULL, 'e'}, {"k-max", required_argument, NULL, 'k'},
+        {"help", no_argument, NULL, 'h'},               {NULL, 0, NULL, 0}};
+    const char *data = NULL, *token_file = NULL, *contract_path = NULL;
+    cdx_server_params sp = cdx_server_default_params();
+    cdx_encoder_params ep = cdx_encoder_default_params();
+    int c, bad = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1 && !bad) {
+        switch (c) {
+        case 'd': data = optarg; break;
+        case 'l': sp.listen = optarg; break;
+        case 't': token_file = optarg; break;
+        case 'c': contract_path = optarg; break;
+        case 'p': ep.vision_providers = optarg; break;
+        case 'T': ep.text_providers = optarg; break;
+        case 'm': bad = int_arg("--max-connections", optarg, 1, 100000, &sp.max_connections); break;
+        case 'D': bad = int_arg("--deadline-ms", optarg, 1, 3600000, &sp.interactive_deadline_ms); break;
+        case 'B': bad = int_arg("--batch-deadline-ms", optarg, 1, 3600000, &sp.batch_deadline_ms); break;
+        case 'q': bad = int_arg("--queue", optarg, 1, 100000, &sp.interactive_capacity); break;
+        case 'w': bad = int_arg("--workers", optarg, 1, 64, &sp.interactive_workers); break;
+        case 'Q': bad = int_arg("--batch-queue", optarg, 1, 100000, &sp.batch_capacity); break;
+        case 'e': bad = int_arg("--encoder-slots", optarg, 1, 64, &sp.encoder_slots); break;
+        case 'k': bad = int_arg("--k-max", optarg, 1, 100000, &sp.k_max); break;
+        case 'h': return usage();
+        default: return cdx_cli_usage_error("serve", "see clipdex serve --help");
+        }
+    }
+    if (bad)
+        return bad;
+    if (optind < argc)
+        return cdx_cli_usage_error("serve", "unexpected argument '%s'", argv[optind]);
+    if (!data)
+        return cdx_cli_usage_error("serve", "--data DIR is required (a directory made by clipdex ingest)");
+    /* Tests only: slow every encoder call down (see cdx_server_params). */
+    const char *delay = getenv("CDX_FAULT_ENCODE_DELAY_MS");
+    if (delay)
+        sp.fault_encode_delay_ms = atoi(delay);
+
+    char token[512] = "";
+    if (token_file) {
+        int rc = read_token(token_file, token, sizeof token);
+        if (rc)
+            return rc;
+        sp.token = token;
+    }
+    sp.data_dir = data;
+    sp.handle_signals = 1;
+
+    cdx_errbuf eb = {0};
+    cdx_contract *contract = NULL;
+    cdx_encoder *enc = NULL;
+    cdx_store *store = NULL;
+    cdx_server *srv = NULL;
+    char path[CDX_CONTRACT_PATH_MAX];
+    int rc = CDX_OK;
+    if (!contract_path) {
+        rc = cdx_contract_default_path(path, sizeof path, &eb);
+        contract_path = path;
+    }
+    cdx_contract_params cp = cdx_contract_default_params();
+    if (rc == CDX_OK)
+        rc = cdx_contract_open(contract_path, &cp, &contract, &eb);
+    cdx_store_params stp = cdx_store_default_params();
+    stp.create = 0;
+    if (rc == CDX_OK)
+        rc = cdx_store_open(data, contract, &stp, &store, &eb);
+    if (rc == CDX_OK)
+        rc = cdx_encoder_open(contract, &ep, &enc, &eb);
+    if (rc == CDX_OK) {
+        cdx_server_catalog cat = {store, cat_search, cat_get_item, cdx_item_row_clear, cat_get_vector, cat_delete,
+                                  cat_info, NULL};
+        rc = cdx_server_open(&sp, enc, &cat, &srv, &eb);
+    }
+    memset(token, 0, sizeof token);
+    if (rc == CDX_OK) {
+        const char *colon = strrchr(sp.listen, ':');
+        int host_len = colon ? (int)(colon - sp.listen) : 0;
+        int any = host_len == 0 || strncmp(sp.listen, "0.0.0.0", (size_t)host_len) == 0;
+        printf("clipdex serve: http://%.*s:%d/  (Ctrl-C stops)\n", any ? 9 : host_len, any ? "127.0.0.1" : sp.listen,
+               cdx_server_port(srv));
+        fflush(stdout);
+        rc = cdx_server_run(srv);
+        cdx_log_info("serve", "stopped");
+    }
+    cdx_server_close(srv);
+    cdx_encoder_close(enc);
+    cdx_store_close(store);
+    cdx_contract_close(contract);
+    if (rc != CDX_OK) {
+        fprintf(stderr, "clipdex serve: %s\n", cdx_errbuf_msg(&eb));
+        return cdx_exit_code(rc);
+    }
+    return 0;
+}
