@@ -22,6 +22,8 @@ int cdx_cmd_bench(int argc, char **argv);
 
 int cdx_cmd_index(int argc, char **argv);
 int cdx_cmd_failures(int argc, char **argv);
+int cdx_cmd_ingest(int argc, char **argv);
+int cdx_cmd_search(int argc, char **argv);
 
 /* Prints "clipdex <cmd>: <message>" to stderr and returns exit code 2. */
 int cdx_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -44,6 +46,13 @@ int cdx_cli_open_data(const char *cmd, const char *dir, int writable, const char
                       cdx_store **out);
 /* Prints j indented and releases it. */
 int cdx_cli_print_json(json_t *j);
+/* The contract at contract_path (NULL: the embedded default) and its
+ * encoder (cli/model_open.c); ep's threads and vips concurrency default to
+ * the process thread budget. On failure both are NULL and eb says why. */
+#include "contracts/contract.h"
+#include "encoder/encoder.h"
+int cdx_cli_open_model(const char *contract_path, cdx_encoder_params *ep, cdx_contract **contract,
+                       cdx_encoder **enc, cdx_errbuf *eb);
 
 /* clipdex version and build revision (generated at build time). */
 const char *cdx_cli_version(void);

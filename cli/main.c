@@ -23,6 +23,8 @@ static const cdx_cli_command commands[] = {
     {"bench", "latency and throughput per provider, bucket, threads and opt level: cards, report, verdicts", cdx_cmd_bench},
     {"index", "inspect, verify, rebuild or tune a data directory's vector indexes", cdx_cmd_index},
     {"failures", "list the dead letters of a data directory (items that failed, and why)", cdx_cmd_failures},
+    {"ingest", "embed a catalog (directories, manifests, tar shards) into a data directory", cdx_cmd_ingest},
+    {"search", "top-k search of a data directory by text or image", cdx_cmd_search},
 };
 
 const char *cdx_cli_version(void) { return CDX_VERSION; }

@@ -26,6 +26,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "common/error.h"
 #include "encoder/encoder.h"
@@ -133,6 +134,9 @@ int cdx_ingest_item_buffer(cdx_store *s, cdx_encoder *e, const void *data, size_
                            const char *caption, const char *meta_json, int64_t *id_out, cdx_errbuf *eb);
 
 const char *cdx_ingest_outcome_name(enum cdx_ingest_outcome o);
+
+/* The final summary, as text for people or as one JSON object. */
+void cdx_ingest_summary_print(const cdx_ingest_summary *s, FILE *f, int as_json);
 
 #ifdef __cplusplus
 }

@@ -452,6 +452,10 @@ int cdx_source_open(const char *const *specs, int32_t n, const cdx_source_params
     for (int32_t i = 0; i < n && rc == CDX_OK; i++) {
         char **list = NULL;
         size_t k = 0;
+        if (s->params.literal) {
+            rc = add_spec(s, specs[i], &stdin_seen, eb);
+            continue;
+        }
         rc = cdx_brace_expand(specs[i], budget, &list, &k, eb);
         for (size_t j = 0; j < k && rc == CDX_OK; j++)
             rc = add_spec(s, list[j], &stdin_seen, eb);

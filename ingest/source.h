@@ -44,6 +44,7 @@ typedef struct cdx_source_params {
     size_t max_expansions;   /* brace expansion limit (default 1,000,000) */
     int32_t stat_files;      /* directories: stat every file for size and mtime (default 1) */
     int32_t quiet;           /* log nothing (the pre-scan walks the same tree again) */
+    int32_t literal;         /* specs are names as they are: no brace expansion (uris from the catalog) */
 } cdx_source_params;
 
 cdx_source_params cdx_source_default_params(void);
