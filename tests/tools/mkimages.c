@@ -161,7 +161,7 @@ int main(int argc, char **argv)
         return fail("vips init");
     vips_concurrency_set(1);
     vips_cache_set_max(0);
-    mkdir(out, 0755);
+    g_mkdir_with_parents(out, 0755);
     FILE *m = manifest ? fopen(manifest, "w") : NULL;
     if (manifest && !m) {
         perror(manifest);
