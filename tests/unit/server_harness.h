@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct test_server {
@@ -135,6 +136,54 @@ static inline const char *test_header(const test_response *r, const char *name, 
     memcpy(out, p, n);
     out[n] = 0;
     return out;
+}
+
+/* Reads exactly one response (headers + Content-Length bytes) from a
+ * keep-alive connection, leaving it open. */
+static inline int test_read_one(int fd, test_response *r)
+{
+    memset(r, 0, sizeof *r);
+    size_t cap = 1 << 16, want = 0;
+    r->raw = malloc(cap);
+    char *end = NULL;
+    for (;;) {
+        if (r->raw_len + 1 >= cap)
+            r->raw = realloc(r->raw, cap *= 2);
+        r->raw[r->raw_len] = 0;
+        if (!end && (end = strstr(r->raw, "\r\n\r\n")) != NULL) {
+            const char *cl = strcasestr(r->raw, "\r\nContent-Length: ");
+            want = (size_t)(end + 4 - r->raw) + (cl && cl < end ? strtoul(cl + 18, NULL, 10) : 0);
+        }
+        if (end && r->raw_len >= want)
+            break;
+        ssize_t n = read(fd, r->raw + r->raw_len, cap - r->raw_len - 1);
+        if (n <= 0)
+            return -1;
+        r->raw_len += (size_t)n;
+    }
+    r->raw[r->raw_len] = 0;
+    if (sscanf(r->raw, "HTTP/1.%*d %d", &r->status) != 1)
+        return -1;
+    r->body = strstr(r->raw, "\r\n\r\n") + 4;
+    r->body_len = r->raw_len - (size_t)(r->body - r->raw);
+    return 0;
+}
+
+/* Polls /metrics until it holds the line `needle` (a condition to wait for,
+ * instead of a fixed sleep a loaded machine can outlast). 0 when seen. */
+static inline int test_wait_metric(int port, const char *needle)
+{
+    for (int i = 0; i < 3000; i++) {
+        test_response r = {0};
+        int seen = test_http(port, "GET", "/metrics", NULL, NULL, 0, &r) == 0 && r.status == 200 &&
+                   strstr(r.body, needle) != NULL;
+        test_response_free(&r);
+        if (seen)
+            return 0;
+        struct timespec ts = {0, 2 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return -1;
 }
 
 #endif

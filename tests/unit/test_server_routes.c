@@ -20,6 +20,7 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <poll.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -327,6 +328,13 @@ static void web_page(void **state)
     test_server_stop(&t);
 }
 
+/* The value of one sample line in Prometheus text; NAN when absent. */
+static double metric_value(const char *text, const char *series)
+{
+    const char *p = strstr(text, series);
+    return p ? strtod(p + strlen(series), NULL) : NAN;
+}
+
 /* Sends a search without reading the answer yet. */
 static int send_search(int port, const char *extra)
 {
@@ -345,23 +353,25 @@ static void admission_over_http(void **state)
 {
     (void)state;
     cdx_server_params p = params();
-    p.fault_encode_delay_ms = 150;
+    p.fault_encode_delay_ms = 400;
     p.interactive_workers = 1;
     p.interactive_capacity = 1;
     test_server t;
     assert_int_equal(test_server_start(&t, p, enc, &vt), 0);
     /* One runs (slowly), one waits with a 60 ms deadline: it passes in the
-     * queue and the request is dropped unrun; a third finds the queue full. */
+     * queue and the request is dropped unrun; a third finds the queue full.
+     * Each step waits for the server's own state in /metrics (an inline
+     * route, answered while the worker is busy), not for a fixed sleep. */
     int a = send_search(t.port, NULL);
-    struct timespec ts = {0, 30 * 1000000L};
-    nanosleep(&ts, NULL);
+    assert_int_equal(test_wait_metric(t.port, "cdx_queue_busy_workers{queue=\"interactive\"} 1\n"), 0);
     int b = send_search(t.port, "X-Deadline-Ms: 60\r\n");
-    nanosleep(&ts, NULL);
-    int64_t t0 = cdx_clock_ns();
+    assert_int_equal(test_wait_metric(t.port, "cdx_queue_depth{queue=\"interactive\"} 1\n"), 0);
     test_response r;
     int c = send_search(t.port, NULL);
     assert_int_equal(test_read_response(c, &r), 0);
-    assert_true(cdx_clock_ns() - t0 < 100LL * 1000000); /* at once, not after the slow one */
+    /* At once, not after the slow one: a is still running (no answer yet). */
+    struct pollfd pa = {.fd = a, .events = POLLIN};
+    assert_int_equal(poll(&pa, 1, 0), 0);
     assert_int_equal(r.status, 503);
     char h[64];
     assert_non_null(test_header(&r, "Retry-After", h, sizeof h));
@@ -377,13 +387,19 @@ static void admission_over_http(void **state)
     assert_non_null(strstr(r.body, "\"deadline_exceeded\""));
     test_response_free(&r);
     close(b);
-    /* Now the service estimate knows a search takes ~150 ms: a 50 ms
-     * deadline is refused at once. */
-    t0 = cdx_clock_ns();
-    c = send_search(t.port, "X-Deadline-Ms: 50\r\n");
+    /* Now the service estimate knows a search takes ~400 ms: a 100 ms
+     * deadline is refused at once, without running the encoder (its time,
+     * as a ratio of the encoder's delay, and the tower's run count say so). */
+    assert_int_equal(test_http(t.port, "GET", "/metrics", NULL, NULL, 0, &r), 0);
+    double busy_before = metric_value(r.body, "cdx_encoder_busy_seconds_total{class=\"interactive\"}");
+    test_response_free(&r);
+    int64_t t0 = cdx_clock_ns();
+    c = send_search(t.port, "X-Deadline-Ms: 100\r\n");
     assert_int_equal(test_read_response(c, &r), 0);
+    int64_t took_ns = cdx_clock_ns() - t0;
     assert_int_equal(r.status, 503);
-    assert_true(cdx_clock_ns() - t0 < 40LL * 1000000);
+    assert_non_null(strstr(r.body, "\"overloaded\""));
+    assert_true(took_ns < (int64_t)p.fault_encode_delay_ms * 1000000 / 2);
     test_response_free(&r);
     close(c);
     /* A client may lower its deadline, never raise it: 10 minutes is capped at the default. */
@@ -398,6 +414,10 @@ static void admission_over_http(void **state)
     assert_non_null(strstr(r.body, "cdx_http_refused_total{route=\"search\",reason=\"wait\"} 1\n"));
     assert_non_null(strstr(r.body, "cdx_tower_bucket_runs_total{tower=\"text\""));
     assert_non_null(strstr(r.body, "cdx_index_vectors{space=\"image\",where=\"index\"}"));
+    /* Between the two readings only the capped search ran the encoder (one
+     * delay, not two: the refused one never ran). */
+    double busy_after = metric_value(r.body, "cdx_encoder_busy_seconds_total{class=\"interactive\"}");
+    assert_true(busy_after - busy_before >= 0.4 && busy_after - busy_before < 0.8);
     test_response_free(&r);
     test_server_stop(&t);
 }
