@@ -5,6 +5,7 @@
 #include "cli/cli.h"
 
 #include "common/log.h"
+#include "common/threads.h"
 #include "contracts/contract.h"
 #include "encoder/encoder.h"
 #include "index/store.h"
@@ -22,12 +23,15 @@ static int usage(void)
     printf("usage: clipdex serve --data DIR [--listen 127.0.0.1:8080] [--token-file F] [--contract C]\n"
            "                     [--providers SPEC] [--text-providers SPEC] [--max-connections N]\n"
            "                     [--deadline-ms N] [--batch-deadline-ms N] [--queue N] [--workers N]\n"
-           "                     [--batch-queue N] [--encoder-slots N] [--k-max N]\n"
+           "                     [--batch-queue N] [--encoder-slots N] [--k-max N] [--threads SPEC]\n"
            "Serves search, rerank and embed over HTTP, the item routes, /metrics and a search page at /.\n"
            "Binds to loopback unless --listen names another address. Write routes (uploads, deletes)\n"
            "need the token in --token-file (sent as 'Authorization: Bearer <token>'); without one they\n"
            "answer 403. --deadline-ms is the default deadline of search and rerank; clients may lower\n"
-           "it with X-Deadline-Ms. Ctrl-C stops the server cleanly.\n");
+           "it with X-Deadline-Ms. --threads (or CDX_THREADS) overrides the thread budget: cores=,ort=,omp=,...\n"
+           "Uploads (POST /v1/items) go through the same path as clipdex ingest; a bad image is refused\n"
+           "with its reason and recorded under clipdex failures list. Ctrl-C stops the server cleanly:\n"
+           "queued requests are answered, running ones finish, the index is checkpointed.\n");
     return 0;
 }
 
@@ -55,24 +59,6 @@ static int read_token(const char *path, char *out, size_t cap)
     return 0;
 }
 
-/* The catalog the server reads: the store's own functions behind the
- * server's interface. Uploads wait for ingest's cdx_ingest_item_buffer. */
-static int cat_search(void *ctx, enum cdx_space space, const float *q, int32_t k, int64_t *ids, float *scores,
-                      cdx_errbuf *eb)
-{
-    return cdx_store_search(ctx, space, q, 1, k, 0, ids, scores, eb);
-}
-static int cat_get_item(void *ctx, int64_t id, cdx_item_row *out, cdx_errbuf *eb)
-{
-    return cdx_store_get_item(ctx, id, out, eb);
-}
-static int cat_get_vector(void *ctx, int64_t id, enum cdx_space space, float *out, cdx_errbuf *eb)
-{
-    return cdx_store_get_vector(ctx, id, space, out, eb);
-}
-static int cat_delete(void *ctx, int64_t id, cdx_errbuf *eb) { return cdx_store_delete_item(ctx, id, eb); }
-static int cat_info(void *ctx, cdx_store_info *out, cdx_errbuf *eb) { return cdx_store_get_info(ctx, out, eb); }
-
 static int int_arg(const char *opt, const char *v, int lo, int hi, int32_t *out)
 {
     char *end;
@@ -93,8 +79,9 @@ int cdx_cmd_serve(int argc, char **argv)
         {"batch-deadline-ms", required_argument, NULL, 'B'}, {"queue", required_argument, NULL, 'q'},
         {"workers", required_argument, NULL, 'w'},      {"batch-queue", required_argument, NULL, 'Q'},
         {"encoder-slots", required_argument, NULL, 'e'}, {"k-max", required_argument, NULL, 'k'},
-        {"help", no_argument, NULL, 'h'},               {NULL, 0, NULL, 0}};
-    const char *data = NULL, *token_file = NULL, *contract_path = NULL;
+        {"threads", required_argument, NULL, 'j'},      {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    const char *data = NULL, *token_file = NULL, *contract_path = NULL, *threads_spec = getenv("CDX_THREADS");
     cdx_server_params sp = cdx_server_default_params();
     cdx_encoder_params ep = cdx_encoder_default_params();
     int c, bad = 0;
@@ -115,6 +102,7 @@ int cdx_cmd_serve(int argc, char **argv)
         case 'Q': bad = int_arg("--batch-queue", optarg, 1, 100000, &sp.batch_capacity); break;
         case 'e': bad = int_arg("--encoder-slots", optarg, 1, 64, &sp.encoder_slots); break;
         case 'k': bad = int_arg("--k-max", optarg, 1, 100000, &sp.k_max); break;
+        case 'j': threads_spec = optarg; break;
         case 'h': return usage();
         default: return cdx_cli_usage_error("serve", "see clipdex serve --help");
         }
@@ -141,28 +129,29 @@ int cdx_cmd_serve(int argc, char **argv)
     sp.handle_signals = 1;
 
     cdx_errbuf eb = {0};
+    /* The serve role's thread budget: ORT's intra-op threads for the one
+     * encoder call at a time (the gate), one OpenMP thread per request
+     * worker's search. */
+    cdx_threads_params tp = cdx_threads_default_params();
+    tp.role = CDX_THREADS_ROLE_SERVE;
+    if (cdx_threads_parse(threads_spec, &tp, &eb) != CDX_OK)
+        return cdx_cli_usage_error("serve", "--threads: %s", cdx_errbuf_msg(&eb));
+    cdx_threads_budget budget;
+    cdx_threads_plan(&tp, &budget);
+    cdx_threads_apply(&budget);
+
     cdx_contract *contract = NULL;
     cdx_encoder *enc = NULL;
     cdx_store *store = NULL;
     cdx_server *srv = NULL;
-    char path[CDX_CONTRACT_PATH_MAX];
-    int rc = CDX_OK;
-    if (!contract_path) {
-        rc = cdx_contract_default_path(path, sizeof path, &eb);
-        contract_path = path;
-    }
-    cdx_contract_params cp = cdx_contract_default_params();
-    if (rc == CDX_OK)
-        rc = cdx_contract_open(contract_path, &cp, &contract, &eb);
+    int rc = cdx_cli_open_model(contract_path, &ep, &contract, &enc, &eb);
     cdx_store_params stp = cdx_store_default_params();
     stp.create = 0;
+    stp.threads = budget.omp;
     if (rc == CDX_OK)
         rc = cdx_store_open(data, contract, &stp, &store, &eb);
-    if (rc == CDX_OK)
-        rc = cdx_encoder_open(contract, &ep, &enc, &eb);
     if (rc == CDX_OK) {
-        cdx_server_catalog cat = {store, cat_search, cat_get_item, cdx_item_row_clear, cat_get_vector, cat_delete,
-                                  cat_info, NULL};
+        cdx_server_catalog cat = cdx_server_store_catalog(store);
         rc = cdx_server_open(&sp, enc, &cat, &srv, &eb);
     }
     memset(token, 0, sizeof token);
@@ -174,11 +163,15 @@ int cdx_cmd_serve(int argc, char **argv)
                cdx_server_port(srv));
         fflush(stdout);
         rc = cdx_server_run(srv);
-        cdx_log_info("serve", "stopped");
     }
+    /* The server first (it answers what is queued and waits for running
+     * work), then the store, whose close checkpoints the indexes. */
+    int served = srv != NULL;
     cdx_server_close(srv);
     cdx_encoder_close(enc);
     cdx_store_close(store);
+    if (served)
+        cdx_log_info("serve", "stopped; %s closed", data);
     cdx_contract_close(contract);
     if (rc != CDX_OK) {
         fprintf(stderr, "clipdex serve: %s\n", cdx_errbuf_msg(&eb));

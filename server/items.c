@@ -286,8 +286,12 @@ void cdx_route_item_upload(cdx_job *job)
     job->encode_ns = cdx_clock_ns() - t0;
     cdx_server_encoder_leave(s, CDX_GATE_BATCH);
     free(meta_text);
-    if (rc == CDX_ERR_DECODE || rc == CDX_ERR_TOOBIG || rc == CDX_ERR_UNSUPPORTED)
+    if (rc == CDX_ERR_DECODE || rc == CDX_ERR_TOOBIG || rc == CDX_ERR_UNSUPPORTED) {
         cdx_job_error(job, rc == CDX_ERR_TOOBIG ? 413 : 422, "image_decode_failed", "%s", cdx_errbuf_msg(&eb));
+        /* Bytes that are not an image are never needed again (the dead
+         * letter keeps the reason): do not let rejected uploads pile up. */
+        unlink(path);
+    }
     else if (rc != CDX_OK)
         cdx_job_error(job, 500, "ingest_failed", "%s", cdx_errbuf_msg(&eb));
     else

@@ -43,6 +43,12 @@ typedef struct cdx_server_catalog {
                      const char *meta_json, int64_t *id_out, cdx_errbuf *eb);
 } cdx_server_catalog;
 
+/* The catalog over a data directory: index/store.h for reads, search and
+ * deletes, ingest's cdx_ingest_item_buffer for uploads (the bulk path's hash,
+ * dedupe, decode, embed and dead letters). store is borrowed and must outlive
+ * the server. */
+cdx_server_catalog cdx_server_store_catalog(cdx_store *store);
+
 typedef struct cdx_server_params {
     const char *listen;            /* "host:port" (default "127.0.0.1:8080"); port 0 picks a free port */
     const char *token;             /* bearer token for write and admin routes; NULL: they answer 403. Never logged. */
