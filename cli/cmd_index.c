@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 
 #include "common/util.h"
+#include "index/ibench.h"
 #include "index/plan.h"
 #include "index/spec.h"
 #include "index/store_internal.h"
@@ -24,6 +25,8 @@ typedef struct index_opts {
     int as_json;
     int32_t queries;
     int32_t space;
+    int64_t vectors;       /* bench */
+    int32_t dim, batch;    /* bench */
 } index_opts;
 
 static double mib(uint64_t b) { return (double)b / 1048576.0; }
@@ -122,6 +125,14 @@ static int action_rebuild(const index_opts *o, cdx_store *s)
         if (rc != CDX_OK)
             return cdx_cli_report_error("index rebuild", o->as_json, rc, &eb);
     }
+    cdx_index_spec want;
+    cdx_store_info in;
+    if (o->spec && !o->as_json && cdx_index_spec_parse(o->spec, &want, &eb) == CDX_OK &&
+        cdx_store_get_info(s, &in, &eb) == CDX_OK && in.space[CDX_SPACE_IMAGE].vectors > 0 &&
+        in.space[CDX_SPACE_IMAGE].vectors < cdx_plan_min_train(&want))
+        printf("note: %s trains on the data: exact search until the catalog has %lld vectors, then a checkpoint "
+               "builds it\n",
+               o->spec, (long long)cdx_plan_min_train(&want));
     return action_info(o, s);
 }
 
@@ -210,24 +221,87 @@ static int action_tune(const index_opts *o, cdx_store *s)
     return 0;
 }
 
+/* Synthetic: no data directory; random unit vectors made in memory. */
+static int action_bench(const index_opts *o, cdx_store *unused)
+{
+    (void)unused;
+    cdx_ibench_params p = cdx_ibench_default_params();
+    p.n = o->vectors;
+    p.dim = o->dim;
+    p.batch = o->batch;
+    if (o->queries != 500)
+        p.queries = o->queries;
+    cdx_errbuf eb = {0};
+    cdx_ibench_data *d;
+    int rc = cdx_ibench_data_make(&p, &d, &eb);
+    if (rc != CDX_OK)
+        return cdx_cli_report_error("index bench", o->as_json, rc, &eb);
+    char cands[1024];
+    snprintf(cands, sizeof cands, "%s", o->spec ? o->spec : "flat;auto");
+    json_t *rows = json_array();
+    if (!o->as_json)
+        printf("%lld random unit vectors x %d dims, %d queries (half held out), %d search threads; data + exact "
+               "ground truth in %.1f s\n%-44s %7s %8s %8s %9s %9s %9s %8s\n",
+               (long long)p.n, p.dim, p.queries, p.threads, cdx_ibench_data_seconds(d), "spec (tuned)", "recall",
+               "p50 ms", "p99 ms", "b32 p50", "b32 p99", "MiB", "build s");
+    for (char *save = NULL, *tok = strtok_r(cands, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
+        cdx_index_spec spec;
+        if ((rc = cdx_index_spec_parse(tok, &spec, &eb)) != CDX_OK)
+            break;
+        if (spec.kind == CDX_INDEX_AUTO) {
+            cdx_store_params dp = cdx_store_default_params();
+            spec = cdx_plan_auto(p.n, p.dim, dp.memory_budget, NULL, 0);
+        }
+        cdx_ibench_result r;
+        if ((rc = cdx_ibench_run(d, &spec, &r, &eb)) != CDX_OK)
+            break;
+        if (o->as_json) {
+            json_array_append_new(rows, json_pack("{s:s, s:s, s:f, s:f, s:f, s:f, s:f, s:I, s:I, s:f, s:f}", "asked",
+                                                  tok, "spec", r.spec, "recall_at_10", r.recall_at_10, "p50_ms",
+                                                  r.p50_ms, "p99_ms", r.p99_ms, "batch_p50_ms", r.batch_p50_ms,
+                                                  "batch_p99_ms", r.batch_p99_ms, "memory_bytes",
+                                                  (json_int_t)r.memory_bytes, "rss_delta_bytes",
+                                                  (json_int_t)r.rss_delta_bytes, "build_s", r.build_s,
+                                                  "bytes_per_vector", (double)r.memory_bytes / (double)p.n));
+        } else {
+            printf("%-44s %7.4f %8.3f %8.3f %9.3f %9.3f %9.1f %8.1f\n", r.spec, r.recall_at_10, r.p50_ms, r.p99_ms,
+                   r.batch_p50_ms, r.batch_p99_ms, mib(r.memory_bytes), r.build_s);
+            fflush(stdout);
+        }
+    }
+    cdx_ibench_data_free(d);
+    if (rc != CDX_OK) {
+        json_decref(rows);
+        return cdx_cli_report_error("index bench", o->as_json, rc, &eb);
+    }
+    if (o->as_json)
+        return cdx_cli_print_json(json_pack("{s:b, s:I, s:i, s:i, s:i, s:i, s:o}", "ok", 1, "vectors",
+                                            (json_int_t)p.n, "dim", p.dim, "queries", p.queries, "batch", p.batch,
+                                            "threads", p.threads, "results", rows));
+    json_decref(rows);
+    return 0;
+}
+
 typedef int (*index_action)(const index_opts *o, cdx_store *s);
 
 static const struct {
     const char *name;
     index_action run;
-    int writable;
+    int writable; /* -1: no data directory */
     const char *summary;
 } actions[] = {
     {"info", action_info, 0, "contract stamp, counts, each space's index spec, size and checkpoint"},
     {"verify", action_verify, 0, "check the index files against the catalog; exit 1 when they disagree"},
     {"rebuild", action_rebuild, 1, "rebuild the indexes from the catalog (--spec to choose the kind) and save them"},
     {"tune", action_tune, 0, "build each candidate kind, print recall@10, p50/p99 latency and memory"},
+    {"bench", action_bench, -1, "the same on random unit vectors made in memory (--vectors, --dim; no --data)"},
 };
 
 static int usage(FILE *f)
 {
     fprintf(f, "usage: clipdex index info|verify|rebuild|tune --data DIR [--json] [--space image|caption]\n"
-               "                    [--spec SPEC] [--queries N]\n\n");
+               "                    [--spec SPEC] [--queries N]\n"
+               "       clipdex index bench [--vectors N] [--dim D] [--spec SPEC;SPEC..] [--batch B] [--json]\n\n");
     for (size_t i = 0; i < CDX_ARRAY_LEN(actions); i++)
         fprintf(f, "  %-8s %s\n", actions[i].name, actions[i].summary);
     fprintf(f, "\nSPEC: auto, flat, hnsw:m=32,efc=200,efs=64, ivf:nlist=4096,nprobe=16,\n"
@@ -244,12 +318,15 @@ int cdx_cmd_index(int argc, char **argv)
                                          {"spec", required_argument, NULL, 's'},
                                          {"space", required_argument, NULL, 'p'},
                                          {"queries", required_argument, NULL, 'q'},
+                                         {"vectors", required_argument, NULL, 'n'},
+                                         {"dim", required_argument, NULL, 'D'},
+                                         {"batch", required_argument, NULL, 'b'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    index_opts o = {.queries = 500, .space = -1};
+    index_opts o = {.queries = 500, .space = -1, .vectors = 100000, .dim = 512, .batch = 32};
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "d:js:p:q:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "d:js:p:q:n:D:b:h", opts, NULL)) != -1) {
         switch (c) {
         case 'd':
             o.dir = optarg;
@@ -273,6 +350,21 @@ int cdx_cmd_index(int argc, char **argv)
             if (o.queries < 10 || o.queries > 100000)
                 return cdx_cli_usage_error("index", "--queries %s: expected 10..100000", optarg);
             break;
+        case 'n':
+            o.vectors = atoll(optarg);
+            if (o.vectors < 100 || o.vectors > (INT64_C(1) << 31))
+                return cdx_cli_usage_error("index", "--vectors %s: expected 100..2^31", optarg);
+            break;
+        case 'D':
+            o.dim = atoi(optarg);
+            if (o.dim < 2 || o.dim > 65536)
+                return cdx_cli_usage_error("index", "--dim %s: expected 2..65536", optarg);
+            break;
+        case 'b':
+            o.batch = atoi(optarg);
+            if (o.batch < 1 || o.batch > 4096)
+                return cdx_cli_usage_error("index", "--batch %s: expected 1..4096", optarg);
+            break;
         case 'h':
             return usage(stdout);
         default:
@@ -289,10 +381,12 @@ int cdx_cmd_index(int argc, char **argv)
         return cdx_cli_usage_error("index", "unknown action '%s' (expected info, verify, rebuild or tune)", sub);
     if (optind < argc)
         return cdx_cli_usage_error("index", "unexpected argument '%s'", argv[optind]);
+    if (actions[a].writable < 0)
+        return o.dir ? cdx_cli_usage_error("index", "bench makes its own data: no --data") : actions[a].run(&o, NULL);
     if (!o.dir)
         return cdx_cli_usage_error("index", "--data DIR is required");
     if (o.spec && strcmp(sub, "rebuild") != 0 && strcmp(sub, "tune") != 0)
-        return cdx_cli_usage_error("index", "--spec applies to rebuild and tune");
+        return cdx_cli_usage_error("index", "--spec applies to rebuild, tune and bench");
     cdx_store *s;
     int code = cdx_cli_open_data("index", o.dir, actions[a].writable, strcmp(sub, "rebuild") == 0 ? o.spec : NULL,
                                  o.as_json, &s);

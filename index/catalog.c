@@ -783,6 +783,36 @@ done:
     return rc;
 }
 
+int cdx_catalog_get_vectors(cdx_catalog *cat, const char *contract_id, int32_t space, int32_t dim, const int64_t *ids,
+                            int32_t n, float *out, uint8_t *found, cdx_errbuf *eb)
+{
+    conn *c = rd_acquire(cat, eb);
+    if (!c)
+        return eb->code;
+    int rc = exec(c, "BEGIN", eb); /* one snapshot for the whole set */
+    size_t bytes = sizeof(float) * (size_t)dim;
+    for (int32_t i = 0; i < n && rc == CDX_OK; i++) {
+        sqlite3_stmt *s = stmt(c, S_GET_VECTOR, eb);
+        if (!s) {
+            rc = eb->code;
+            break;
+        }
+        sqlite3_bind_int64(s, 1, ids[i]);
+        sqlite3_bind_text(s, 2, contract_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int(s, 3, space);
+        int r = sqlite3_step(s);
+        found[i] = r == SQLITE_ROW && (size_t)sqlite3_column_bytes(s, 0) == bytes;
+        if (found[i])
+            memcpy(out + (size_t)i * dim, sqlite3_column_blob(s, 0), bytes);
+        else if (r != SQLITE_ROW && r != SQLITE_DONE)
+            rc = sql_err(eb, c->db, "read vectors");
+        sqlite3_reset(s);
+    }
+    exec(c, "COMMIT", &(cdx_errbuf){0});
+    rd_release(cat, c);
+    return rc;
+}
+
 static char *dup_col(sqlite3_stmt *s, int i)
 {
     const char *t = (const char *)sqlite3_column_text(s, i);

@@ -67,6 +67,9 @@ int cdx_catalog_lookup_uri(cdx_catalog *c, const char *contract_id, const char *
 int cdx_catalog_lookup_hash(cdx_catalog *c, const char *contract_id, cdx_hash128 h, int64_t *id, cdx_errbuf *eb);
 int cdx_catalog_get_vector(cdx_catalog *c, const char *contract_id, int64_t id, int32_t space, int32_t dim, float *out,
                            cdx_errbuf *eb);
+/* Vectors of n items in one read (out: n x dim); found[i] = 0 where item i has none. */
+int cdx_catalog_get_vectors(cdx_catalog *c, const char *contract_id, int32_t space, int32_t dim, const int64_t *ids,
+                            int32_t n, float *out, uint8_t *found, cdx_errbuf *eb);
 int cdx_catalog_get_item(cdx_catalog *c, int64_t id, cdx_item_row *out, cdx_errbuf *eb);
 int cdx_catalog_list_failures(cdx_catalog *c, cdx_failure_fn fn, void *ctx, cdx_errbuf *eb);
 

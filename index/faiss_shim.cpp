@@ -172,6 +172,8 @@ struct cdx_faiss {
         return cdx_errbuf_set(eb, CDX_ERR_INDEX, "%s: unknown exception", op);                                      \
     }
 
+#define HNSW_EF_CAP 32768
+
 static void use_threads(int32_t threads)
 {
     if (threads > 0)
@@ -186,7 +188,10 @@ static faiss::Index *make_index(const cdx_index_spec &s, int d)
         delete h->storage;
         h->storage = new CdxFlatIP(d);
         h->hnsw.efConstruction = s.efc;
-        h->hnsw.efSearch = s.efs;
+        // FAISS 1.7.3 caps a per-call efSearch at the index's own (measured:
+        // recall stops rising there), so the index's is set high and every
+        // search passes its effort explicitly.
+        h->hnsw.efSearch = HNSW_EF_CAP;
         return h;
     }
     case CDX_INDEX_IVF: {
@@ -413,7 +418,7 @@ static void adopt(cdx_faiss *f)
         auto *h = dynamic_cast<faiss::IndexHNSWFlat *>(ix);
         FAISS_THROW_IF_NOT_MSG(h, "not an HNSW index");
         h->storage = adopt_flat(h->storage);
-        h->hnsw.efSearch = f->spec.efs;
+        h->hnsw.efSearch = HNSW_EF_CAP;
         break;
     }
     case CDX_INDEX_IVF:

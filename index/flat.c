@@ -277,10 +277,11 @@ int cdx_flat_scan(const float *base, const int64_t *ids, int64_t n, int32_t dim,
 {
     if (k <= 0 || nq <= 0)
         return CDX_OK;
-    /* Threads pay off only past a few MB of vectors per query batch. */
+    /* A thread pays off only with 16 MB of vectors or more to scan: starting
+     * one costs tens of microseconds, and far more on a busy machine. */
     int64_t nt = threads > 1 ? threads : 1;
     nt = CDX_MIN(nt, MAX_SCAN_THREADS);
-    nt = CDX_MIN(nt, CDX_MAX((int64_t)1, (n * dim) / (1 << 20)));
+    nt = CDX_MIN(nt, CDX_MAX((int64_t)1, (n * dim) / (1 << 22)));
     scan_job jobs[MAX_SCAN_THREADS];
     pthread_t tids[MAX_SCAN_THREADS];
     hit *heaps = malloc(sizeof(hit) * (size_t)(nt * nq * k));

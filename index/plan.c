@@ -37,7 +37,7 @@ int64_t cdx_plan_min_train(const cdx_index_spec *s)
     case CDX_INDEX_IVFPQ:
         return CDX_MAX((int64_t)s->nlist, CDX_PLAN_MIN_TRAIN_PQ);
     case CDX_INDEX_SQ8:
-        return 1;
+        return CDX_PLAN_MIN_TRAIN_IVF;
     default:
         return 0;
     }
@@ -108,7 +108,7 @@ static double percentile(double *v, int32_t n, double p)
 }
 
 static int measure(const cdx_vindex *v, const float *queries, int32_t nq, const int64_t *truth, int32_t effort,
-                   int32_t threads, cdx_tune_point *pt, cdx_errbuf *eb)
+                   int32_t threads, cdx_fetch_fn fetch, void *fctx, cdx_tune_point *pt, cdx_errbuf *eb)
 {
     int32_t dim = cdx_vindex_dim(v);
     double *lat = malloc(sizeof(double) * (size_t)CDX_MAX(nq, 1));
@@ -120,7 +120,7 @@ static int measure(const cdx_vindex *v, const float *queries, int32_t nq, const 
         int64_t ids[10];
         float sc[10];
         int64_t t0 = cdx_clock_ns();
-        rc = cdx_vindex_search(v, 1, queries + (size_t)q * dim, 10, effort, threads, ids, sc, eb);
+        rc = cdx_vindex_search_exact(v, 1, queries + (size_t)q * dim, 10, effort, threads, fetch, fctx, ids, sc, eb);
         lat[q] = cdx_ns_to_ms(cdx_clock_ns() - t0);
         for (int a = 0; a < 10; a++) {
             if (truth[q * 10 + a] < 0)
@@ -142,10 +142,11 @@ static int measure(const cdx_vindex *v, const float *queries, int32_t nq, const 
 }
 
 int cdx_plan_tune(cdx_vindex *v, const float *queries, int32_t nq, const int64_t *truth, double target,
-                  int32_t threads, cdx_tune_result *out, cdx_errbuf *eb)
+                  int32_t threads, cdx_fetch_fn fetch, void *fctx, cdx_tune_result *out, cdx_errbuf *eb)
 {
     static const int32_t hnsw_efforts[] = {10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024};
     static const int32_t ivf_efforts[] = {1, 2, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 512, 1024};
+    int32_t ivf_list[CDX_ARRAY_LEN(ivf_efforts) + 1];
     memset(out, 0, sizeof *out);
     out->chosen = -1;
     out->nq = nq;
@@ -156,32 +157,52 @@ int cdx_plan_tune(cdx_vindex *v, const float *queries, int32_t nq, const int64_t
         efforts = hnsw_efforts;
         n_efforts = CDX_ARRAY_LEN(hnsw_efforts);
     } else if (spec->kind == CDX_INDEX_IVF || spec->kind == CDX_INDEX_IVFPQ) {
-        efforts = ivf_efforts;
-        n_efforts = CDX_ARRAY_LEN(ivf_efforts);
+        /* nprobe up to every list (an exhaustive scan of the codes) */
+        for (size_t i = 0; i < CDX_ARRAY_LEN(ivf_efforts) && ivf_efforts[i] < spec->nlist; i++)
+            ivf_list[n_efforts++] = ivf_efforts[i];
+        ivf_list[n_efforts++] = spec->nlist;
+        efforts = ivf_list;
     }
     int rc;
     if (!efforts) { /* nothing to tune: measure as is */
-        rc = measure(v, queries, nq, truth, 0, threads, &out->points[0], eb);
+        rc = measure(v, queries, nq, truth, 0, threads, fetch, fctx, &out->points[0], eb);
         out->n_points = 1;
         out->chosen = out->points[0].recall_at_10 >= target ? 0 : -1;
         return rc;
     }
+    /* Efforts in increasing order; when even all of them miss the target and
+     * the spec re-ranks, re-rank twice as many candidates and go again. */
     int32_t best = 0, extra = 0;
-    for (size_t i = 0; i < n_efforts && out->n_points < CDX_TUNE_MAX_POINTS; i++) {
-        if (spec->kind != CDX_INDEX_HNSW && efforts[i] > spec->nlist)
+    for (;;) {
+        for (size_t i = 0; i < n_efforts && out->n_points < CDX_TUNE_MAX_POINTS; i++) {
+            cdx_tune_point *pt = &out->points[out->n_points];
+            if ((rc = measure(v, queries, nq, truth, efforts[i], threads, fetch, fctx, pt, eb)) != CDX_OK)
+                return rc;
+            pt->rerank = spec->rerank;
+            out->n_points++;
+            if (pt->recall_at_10 > out->points[best].recall_at_10)
+                best = out->n_points - 1;
+            if (out->chosen < 0 && pt->recall_at_10 >= target)
+                out->chosen = out->n_points - 1;
+            /* one candidate past the choice, to show the curve flattening */
+            if (out->chosen >= 0 && ++extra > 1)
+                break;
+        }
+        if (out->chosen >= 0 || spec->rerank <= 0 || spec->rerank >= 100 || !fetch ||
+            out->n_points >= CDX_TUNE_MAX_POINTS)
             break;
-        cdx_tune_point *pt = &out->points[out->n_points];
-        if ((rc = measure(v, queries, nq, truth, efforts[i], threads, pt, eb)) != CDX_OK)
-            return rc;
-        out->n_points++;
-        if (pt->recall_at_10 > out->points[best].recall_at_10)
-            best = out->n_points - 1;
-        if (out->chosen < 0 && pt->recall_at_10 >= target)
-            out->chosen = out->n_points - 1;
-        /* one candidate past the choice, to show the curve flattening */
-        if (out->chosen >= 0 && ++extra > 1)
-            break;
+        cdx_vindex_set_rerank(v, CDX_MIN(spec->rerank * 2, 100));
+        spec = cdx_vindex_spec(v);
+        /* start above the efforts that missed even with fewer candidates */
+        int32_t from = 0;
+        while ((size_t)from < n_efforts && efforts[from] < out->points[best].effort)
+            from++;
+        efforts += from;
+        n_efforts -= (size_t)from;
     }
-    cdx_vindex_set_effort(v, out->points[out->chosen >= 0 ? out->chosen : best].effort);
+    const cdx_tune_point *pick = &out->points[out->chosen >= 0 ? out->chosen : best];
+    cdx_vindex_set_effort(v, pick->effort);
+    if (pick->rerank > 0)
+        cdx_vindex_set_rerank(v, pick->rerank);
     return CDX_OK;
 }

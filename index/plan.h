@@ -39,6 +39,7 @@ int64_t cdx_plan_train_size(const cdx_index_spec *spec, int64_t n);
 /* One tuning measurement. */
 typedef struct cdx_tune_point {
     int32_t effort;          /* efSearch / nprobe; 0 for kinds without one */
+    int32_t rerank;          /* candidates re-scored per result (IVF-PQ, SQ8), 0 = none */
     double recall_at_10;
     double p50_ms, p99_ms;   /* one query at a time */
 } cdx_tune_point;
@@ -54,9 +55,10 @@ typedef struct cdx_tune_result {
 
 /* Measures v against exact top-10 ids (truth: nq x 10, -1 padded) for the
  * queries (nq x dim) at increasing efforts, one query at a time; sets v's
- * effort to the smallest that reaches the target recall (or the best found). */
+ * effort to the smallest that reaches the target recall (or the best found).
+ * fetch (may be NULL) gives exact vectors for specs that re-rank. */
 int cdx_plan_tune(cdx_vindex *v, const float *queries, int32_t nq, const int64_t *truth, double target,
-                  int32_t threads, cdx_tune_result *out, cdx_errbuf *eb);
+                  int32_t threads, cdx_fetch_fn fetch, void *fctx, cdx_tune_result *out, cdx_errbuf *eb);
 
 #ifdef __cplusplus
 }

@@ -21,7 +21,9 @@ typedef struct spec_key {
 static const spec_key hnsw_keys[] = {KEY("m", m, 4, 256), KEY("efc", efc, 8, 4096), KEY("efs", efs, 1, 32768)};
 static const spec_key ivf_keys[] = {KEY("nlist", nlist, 0, 1 << 22), KEY("nprobe", nprobe, 1, 1 << 22)};
 static const spec_key ivfpq_keys[] = {KEY("nlist", nlist, 0, 1 << 22), KEY("m", pq_m, 0, 4096),
-                                      KEY("nbits", pq_nbits, 4, 8), KEY("nprobe", nprobe, 1, 1 << 22)};
+                                      KEY("nbits", pq_nbits, 4, 8), KEY("nprobe", nprobe, 1, 1 << 22),
+                                      KEY("rerank", rerank, 0, 100)};
+static const spec_key sq8_keys[] = {KEY("rerank", rerank, 0, 100)};
 
 typedef struct spec_kind {
     enum cdx_index_kind kind;
@@ -37,8 +39,8 @@ static const spec_kind kinds[] = {
     {CDX_INDEX_HNSW, "hnsw", hnsw_keys, CDX_ARRAY_LEN(hnsw_keys), {.kind = CDX_INDEX_HNSW, .m = 32, .efc = 200, .efs = 64}},
     {CDX_INDEX_IVF, "ivf", ivf_keys, CDX_ARRAY_LEN(ivf_keys), {.kind = CDX_INDEX_IVF, .nprobe = 16}},
     {CDX_INDEX_IVFPQ, "ivfpq", ivfpq_keys, CDX_ARRAY_LEN(ivfpq_keys),
-     {.kind = CDX_INDEX_IVFPQ, .pq_nbits = 8, .nprobe = 16}},
-    {CDX_INDEX_SQ8, "sq8", NULL, 0, {.kind = CDX_INDEX_SQ8}},
+     {.kind = CDX_INDEX_IVFPQ, .pq_nbits = 8, .nprobe = 16, .rerank = 10}},
+    {CDX_INDEX_SQ8, "sq8", sq8_keys, CDX_ARRAY_LEN(sq8_keys), {.kind = CDX_INDEX_SQ8}},
 };
 
 static const spec_kind *kind_of(enum cdx_index_kind k)

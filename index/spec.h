@@ -30,11 +30,14 @@ typedef struct cdx_index_spec {
     int32_t m, efc, efs;        /* HNSW: links per node, efConstruction, efSearch */
     int32_t nlist, nprobe;      /* IVF, IVF-PQ: lists (0 = from the count), lists probed */
     int32_t pq_m, pq_nbits;     /* IVF-PQ: sub-quantizers (0 = dim/8), bits per code */
+    int32_t rerank;             /* IVF-PQ, SQ8: re-score k * rerank candidates with the exact
+                                 * vectors from the catalog (0 = no re-scoring) */
 } cdx_index_spec;
 
 #define CDX_INDEX_SPEC_MAX 128
 
-/* The kind's defaults (hnsw m=32 efc=200 efs=64; ivf nprobe=16; ivfpq nbits=8 nprobe=16). */
+/* The kind's defaults (hnsw m=32 efc=200 efs=64; ivf nprobe=16; ivfpq nbits=8 nprobe=16 rerank=10;
+ * sq8 rerank=0). */
 cdx_index_spec cdx_index_spec_default(enum cdx_index_kind kind);
 /* Parses s; CDX_ERR_PARSE naming the kind or key that is wrong and what is allowed. */
 int cdx_index_spec_parse(const char *s, cdx_index_spec *out, cdx_errbuf *eb);

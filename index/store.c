@@ -238,6 +238,19 @@ done:
     return rc;
 }
 
+typedef struct fetch_ctx {
+    cdx_store *s;
+    int32_t space;
+} fetch_ctx;
+
+/* Exact vectors from the catalog, for specs that re-rank. */
+static int fetch_exact(void *ctx, const int64_t *ids, int32_t n, float *out, uint8_t *found, cdx_errbuf *eb)
+{
+    fetch_ctx *f = ctx;
+    return cdx_catalog_get_vectors(f->s->cat, f->s->stamp.contract_id, f->space, f->s->stamp.dim, ids, n, out, found,
+                                   eb);
+}
+
 /* Tunes an approximate index's search parameter on a sample of the space's
  * own vectors (recall@10 >= 0.95 at the smallest effort). */
 static int tune_space(cdx_store *s, int32_t space, cdx_vindex *vx, int32_t nq, cdx_tune_result *res, cdx_errbuf *eb)
@@ -250,8 +263,9 @@ static int tune_space(cdx_store *s, int32_t space, cdx_vindex *vx, int32_t nq, c
         rc = cdx_catalog_sample_vectors(s->cat, s->stamp.contract_id, space, dim, nq, q, &got, eb);
     if (rc == CDX_OK)
         rc = cdx_store_ground_truth(s, space, q, (int32_t)got, truth, eb);
+    fetch_ctx fc = {s, space};
     if (rc == CDX_OK)
-        rc = cdx_plan_tune(vx, q, (int32_t)got, truth, 0.95, 1, res, eb);
+        rc = cdx_plan_tune(vx, q, (int32_t)got, truth, 0.95, 1, fetch_exact, &fc, res, eb);
     free(q);
     free(truth);
     return rc;
@@ -886,8 +900,12 @@ static int apply_space(cdx_store *s, int32_t space, const cdx_item *items, const
         goto done;
     }
     if (!st->vx) {
+        /* A first index over a handful of vectors: a kind that trains waits
+         * for the re-plan at a checkpoint, when there is data to train on. */
         int32_t auto_spec;
         cdx_index_spec spec = plan_spec(s, nadd, &auto_spec);
+        if (cdx_plan_min_train(&spec) > 0)
+            spec = cdx_index_spec_default(CDX_INDEX_FLAT);
         cdx_vindex *vx;
         if ((rc = cdx_vindex_create(&spec, dim, &vx, eb)) != CDX_OK)
             goto done;
@@ -946,10 +964,11 @@ int cdx_store_put_batch(cdx_store *s, cdx_item *items, const float *image_vector
             if (s->sp[sp].stale ||
                 apply_space(s, sp, items, v ? v : image_vectors, res, n, CDX_MAX(max_tomb, s->sp[sp].mem_tomb), &ieb) !=
                     CDX_OK) {
-                if (!s->sp[sp].stale)
-                    cdx_log_error("index", "%s index update failed after commit (%s); it will be rebuilt",
-                                  space_names[sp], cdx_errbuf_msg(&ieb));
-                s->sp[sp].stale = 1;
+                /* The catalog has the batch; the index is rebuilt from it now,
+                 * or at the next checkpoint if that fails too. */
+                cdx_log_error("index", "%s index update failed after commit (%s); rebuilding it from the catalog",
+                              space_names[sp], cdx_errbuf_msg(&ieb));
+                s->sp[sp].stale = rebuild_space(s, sp, &ieb) != CDX_OK;
             }
         }
         if (checkpoint_locked(s, 0, &ieb) != CDX_OK) {
@@ -1066,7 +1085,8 @@ int cdx_store_search(cdx_store *s, enum cdx_space space, const float *queries, i
             scores[i] = -INFINITY;
         }
     } else {
-        rc = cdx_vindex_search(st->vx, nq, queries, k, effort, s->threads, ids, scores, eb);
+        fetch_ctx fc = {s, space};
+        rc = cdx_vindex_search_exact(st->vx, nq, queries, k, effort, s->threads, fetch_exact, &fc, ids, scores, eb);
     }
     pthread_rwlock_unlock(&st->lock);
     return rc;

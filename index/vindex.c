@@ -8,6 +8,7 @@
 #include "index/faiss_shim.h"
 #include "index/flat.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,6 +60,12 @@ void cdx_vindex_set_effort(cdx_vindex *v, int32_t effort)
         cdx_index_spec_set_effort(&v->spec, effort);
 }
 
+void cdx_vindex_set_rerank(cdx_vindex *v, int32_t rerank)
+{
+    if (v->spec.kind == CDX_INDEX_IVFPQ || v->spec.kind == CDX_INDEX_SQ8)
+        v->spec.rerank = CDX_MAX(rerank, 0);
+}
+
 int cdx_vindex_is_trained(const cdx_vindex *v) { return v->flat ? 1 : cdx_faiss_is_trained(v->fx); }
 
 int cdx_vindex_train(cdx_vindex *v, int64_t n, const float *x, int32_t threads, cdx_errbuf *eb)
@@ -93,7 +100,70 @@ int cdx_vindex_search(const cdx_vindex *v, int64_t nq, const float *q, int32_t k
         int rc = cdx_flat_search(v->flat, nq, q, k, threads, ids, scores);
         return rc == CDX_OK ? rc : cdx_errbuf_set(eb, rc, "flat search: out of memory");
     }
-    return cdx_faiss_search(v->fx, nq, q, k, effort, threads, ids, scores, eb);
+    /* effort 0: the tuned value, which lives in our copy of the spec */
+    return cdx_faiss_search(v->fx, nq, q, k, effort > 0 ? effort : cdx_index_spec_effort(&v->spec), threads, ids,
+                            scores, eb);
+}
+
+typedef struct cand {
+    float score;
+    int64_t id;
+} cand;
+
+static int cand_best_first(const void *a, const void *b)
+{
+    const cand *x = a, *y = b;
+    if (x->score != y->score)
+        return x->score > y->score ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+#define RERANK_MAX_CANDIDATES 10000
+
+int cdx_vindex_search_exact(const cdx_vindex *v, int64_t nq, const float *q, int32_t k, int32_t effort,
+                            int32_t threads, cdx_fetch_fn fetch, void *fctx, int64_t *ids, float *scores,
+                            cdx_errbuf *eb)
+{
+    int32_t r = v->spec.rerank;
+    if (r <= 0 || !fetch)
+        return cdx_vindex_search(v, nq, q, k, effort, threads, ids, scores, eb);
+    int32_t kc = (int32_t)CDX_MIN((int64_t)k * r, RERANK_MAX_CANDIDATES);
+    kc = CDX_MAX(kc, k);
+    int64_t *cids = malloc(sizeof(int64_t) * (size_t)(nq * kc));
+    float *cs = malloc(sizeof(float) * (size_t)(nq * kc));
+    float *vec = malloc(sizeof(float) * (size_t)kc * (size_t)v->dim);
+    uint8_t *found = malloc((size_t)kc);
+    cand *c = malloc(sizeof(cand) * (size_t)kc);
+    int rc = CDX_OK;
+    if (!cids || !cs || !vec || !found || !c) {
+        rc = cdx_errbuf_set(eb, CDX_ERR_NOMEM, "search: out of memory for %d candidates", kc);
+        goto done;
+    }
+    if ((rc = cdx_vindex_search(v, nq, q, kc, effort, threads, cids, cs, eb)) != CDX_OK)
+        goto done;
+    for (int64_t i = 0; i < nq; i++) {
+        int32_t n = 0;
+        while (n < kc && cids[i * kc + n] >= 0)
+            n++;
+        if ((rc = fetch(fctx, cids + i * kc, n, vec, found, eb)) != CDX_OK)
+            goto done;
+        int32_t m = 0;
+        for (int32_t j = 0; j < n; j++)
+            if (found[j]) /* an id deleted since the search found it is dropped */
+                c[m++] = (cand){cdx_dot(q + i * v->dim, vec + (size_t)j * v->dim, v->dim), cids[i * kc + j]};
+        qsort(c, (size_t)m, sizeof *c, cand_best_first);
+        for (int32_t j = 0; j < k; j++) {
+            ids[i * k + j] = j < m ? c[j].id : -1;
+            scores[i * k + j] = j < m ? c[j].score : -INFINITY;
+        }
+    }
+done:
+    free(cids);
+    free(cs);
+    free(vec);
+    free(found);
+    free(c);
+    return rc;
 }
 
 int64_t cdx_vindex_count(const cdx_vindex *v) { return v->flat ? cdx_flat_count(v->flat) : cdx_faiss_count(v->fx); }

@@ -26,6 +26,8 @@ void cdx_vindex_free(cdx_vindex *v);
 const cdx_index_spec *cdx_vindex_spec(const cdx_vindex *v);
 /* Changes the default search parameter (efSearch / nprobe) after tuning. */
 void cdx_vindex_set_effort(cdx_vindex *v, int32_t effort);
+/* Changes how many candidates per result are re-scored exactly (rerank kinds). */
+void cdx_vindex_set_rerank(cdx_vindex *v, int32_t rerank);
 int32_t cdx_vindex_dim(const cdx_vindex *v);
 int cdx_vindex_is_trained(const cdx_vindex *v);
 int cdx_vindex_train(cdx_vindex *v, int64_t n, const float *x, int32_t threads, cdx_errbuf *eb);
@@ -34,6 +36,14 @@ int cdx_vindex_add(cdx_vindex *v, int64_t n, const float *x, const int64_t *ids,
 int cdx_vindex_remove(cdx_vindex *v, int64_t n, const int64_t *ids, int64_t *removed, cdx_errbuf *eb);
 int cdx_vindex_search(const cdx_vindex *v, int64_t nq, const float *q, int32_t k, int32_t effort, int32_t threads,
                       int64_t *ids, float *scores, cdx_errbuf *eb);
+/* Exact vectors of n ids into out (n x dim); found[i] = 0 for an id that has none. */
+typedef int (*cdx_fetch_fn)(void *ctx, const int64_t *ids, int32_t n, float *out, uint8_t *found, cdx_errbuf *eb);
+/* cdx_vindex_search, then, when the spec says rerank = R > 0 and fetch is
+ * given, k * R candidates re-scored with their exact vectors: the approximate
+ * codes choose candidates, exact inner products order them. */
+int cdx_vindex_search_exact(const cdx_vindex *v, int64_t nq, const float *q, int32_t k, int32_t effort,
+                            int32_t threads, cdx_fetch_fn fetch, void *fctx, int64_t *ids, float *scores,
+                            cdx_errbuf *eb);
 int64_t cdx_vindex_count(const cdx_vindex *v);
 /* Entries removed but still occupying the index (HNSW); a rebuild drops them. */
 int64_t cdx_vindex_dead(const cdx_vindex *v);

@@ -128,11 +128,12 @@ static void specs_parse_and_round_trip(void **state)
     } good[] = {
         {"flat", "flat"},
         {"auto", "auto"},
-        {"sq8", "sq8"},
+        {"sq8", "sq8:rerank=0"},
+        {"sq8:rerank=3", "sq8:rerank=3"},
         {"hnsw", "hnsw:m=32,efc=200,efs=64"},
         {"hnsw:m=16,efs=40", "hnsw:m=16,efc=200,efs=40"},
         {"ivf:nlist=4096,nprobe=16", "ivf:nlist=4096,nprobe=16"},
-        {"ivfpq:nlist=1024,m=64,nprobe=8", "ivfpq:nlist=1024,m=64,nbits=8,nprobe=8"},
+        {"ivfpq:nlist=1024,m=64,nprobe=8", "ivfpq:nlist=1024,m=64,nbits=8,nprobe=8,rerank=10"},
     };
     for (size_t i = 0; i < CDX_ARRAY_LEN(good); i++) {
         cdx_index_spec s;
