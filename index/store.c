@@ -1233,7 +1233,8 @@ int cdx_store_verify(cdx_store *s, cdx_verify_report *out, cdx_errbuf *eb)
         if ((rc = cdx_store_index_ids(s, sp, &idx, &ni, eb)) == CDX_OK)
             rc = cdx_catalog_space_ids(s->cat, s->stamp.contract_id, sp, &cat, &nc, eb);
         if (rc == CDX_OK) {
-            qsort(idx, (size_t)ni, sizeof *idx, cmp_i64);
+            if (ni > 1)
+                qsort(idx, (size_t)ni, sizeof *idx, cmp_i64);
             diff_ids(idx, ni, cat, nc, v);
             v->indexed = ni;
             v->catalog_rows = nc;

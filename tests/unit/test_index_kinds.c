@@ -1,6 +1,6 @@
 /* Each approximate kind, tuned on the data's own vectors, meets recall@10 >=
  * 0.95 against exact search on queries tuning did not see (index/ibench.h
- * makes random unit vectors, builds, tunes, measures). 20k x 64 here; the
+ * makes random unit vectors, builds, tunes, measures). 10k x 48 here; the
  * 100k x 512 run is test_index_kinds_slow. A 3-point allowance covers the
  * sampling error of 100 held-out queries.
  * ctest-timeout: 1200 */
@@ -43,7 +43,7 @@ static void approximate_kinds_small(void **state)
 {
     (void)state;
     static const char *const specs[] = {"hnsw:m=16,efc=64", "ivf", "ivfpq", "sq8:rerank=2"};
-    kinds_meet_target(20000, 64, specs, CDX_ARRAY_LEN(specs));
+    kinds_meet_target(10000, 48, specs, CDX_ARRAY_LEN(specs));
 }
 
 int main(void)
