@@ -20,7 +20,7 @@ import common  # noqa: E402
 
 PY = sys.executable
 TOOLS = os.path.dirname(os.path.abspath(__file__))
-STEPS = {"tiny-clip": 1000, "tiny-siglip": 1000}
+STEPS = {"tiny-clip": 600, "tiny-siglip": 400}
 
 
 def run(*args, env=None):
@@ -48,8 +48,11 @@ def main():
         else:
             ckpt = os.path.join(common.ROOT, ".cache", "model-ckpt", name)
             steps = args.steps_clip if name == "tiny-clip" else args.steps_siglip
+            extra = []
+            if name == "tiny-siglip":  # its image tower starts from tiny-clip's (trained first)
+                extra = ["--init-vision-from", os.path.join(common.ROOT, "models", "tiny-clip")]
             run(f"{TOOLS}/train.py", "--model", name, "--out", ckpt, "--seed", str(args.seed), "--steps", str(steps),
-                "--threads", "1", env=env)
+                "--threads", "1", *extra, env=env)
         run(f"{TOOLS}/convert.py", ckpt, "--out", out, "--id", name, "--contract", contract, env=env)
         run(f"{TOOLS}/golden.py", "--contract", contract, env=env)
         run(f"{TOOLS}/quality.py", "--contract", contract, "--seed", str(args.seed), "--readme", env=env)

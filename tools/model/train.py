@@ -78,6 +78,36 @@ def write_checkpoint_files(out, name, family, seed, items):
     return cfg, common.text_encoder(family, out)
 
 
+FACTORS = [("shape", shapes.SHAPES), ("colour", list(shapes.COLOURS)), ("size", list(shapes.SIZES)),
+           ("background", list(shapes.BACKGROUNDS)), ("position", list(shapes.POSITIONS)), ("count", [1, 2, 3])]
+
+
+class AuxHeads(torch.nn.Module):
+    """Linear classifiers of the image factors on the image tower's pooled features, used in training only
+    (not part of the model, not saved). They give the image tower a direct signal for shape, which the
+    contrastive loss alone delivers slowly: colour, size and background explain most captions, and
+    a ViT this small, trained from scratch, otherwise plateaus before it tells a star from a cross."""
+
+    def __init__(self, dim):
+        super().__init__()
+        self.heads = torch.nn.ModuleList([torch.nn.Linear(dim, len(v)) for _, v in FACTORS])
+
+    def forward(self, feats, labels):
+        return sum(F.cross_entropy(h(feats), labels[:, k]) for k, h in enumerate(self.heads)) / len(self.heads)
+
+
+def factor_labels(items):
+    return torch.tensor([[vals.index(getattr(it, name)) for name, vals in FACTORS] for it in items])
+
+
+def pooled_and_embeds(model, px):
+    """The image tower's pooled features (before any projection) and the image embeddings."""
+    pooled = model.vision_model(px)
+    if model.family == "clip":
+        return pooled, model.visual_projection(pooled)
+    return pooled, pooled
+
+
 def loss_fn(model, img, txt):
     img = F.normalize(img, dim=-1)
     txt = F.normalize(txt, dim=-1)
@@ -105,6 +135,39 @@ def zero_shot(model, family, enc, ctx, test_items, test_px, n=600):
     return float((pred == truth).mean())
 
 
+def init_vision_from_clip(model, ckpt):
+    """Copies a CLIP image encoder into a SigLIP image tower of the same width, depth and patch size:
+    the patch embedding (SigLIP's conv bias stays zero), the patch position embeddings (CLIP's class
+    position dropped), the encoder layers and post_layernorm. CLIP's pre_layrnorm has no SigLIP
+    counterpart and is left out; the attention-pooling head starts fresh."""
+    src, _ = safetensors_np.read(os.path.join(ckpt, "model.safetensors"))
+    sd = model.state_dict()
+    n = 0
+    with torch.no_grad():
+        for k, v in sd.items():
+            if not k.startswith("vision_model.") or k.startswith("vision_model.head."):
+                continue
+            a = src.get(k)
+            if k == "vision_model.embeddings.position_embedding.weight" and a is not None:
+                a = a[1:]
+            if a is None or tuple(a.shape) != tuple(v.shape):
+                continue
+            v.copy_(torch.from_numpy(a))
+            n += 1
+    return n
+
+
+def batch_indices(order, groups, keys, n, batch, group=8):
+    """Half the batch at random; the other half in groups of `group` images sharing colour and background,
+    so that in-batch negatives often differ only in shape, size, position or count (hard negatives:
+    without them the contrastive loss is nearly satisfied by colour and background alone)."""
+    idx = list(order.integers(0, n, batch // 2))
+    while len(idx) < batch:
+        members = groups[keys[int(order.integers(0, len(keys)))]]
+        idx += [members[int(j)] for j in order.integers(0, len(members), min(group, batch - len(idx)))]
+    return np.array(idx)
+
+
 def save(model, args, wall0, cpu0, loss, steps_done):
     model.eval()
     meta = {"format": "pt", "trained_by": "clipdex tools/model/train.py", "seed": str(args.seed),
@@ -128,10 +191,13 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--steps", type=int, default=1200)
     ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--lr", type=float, default=1.5e-3)
     ap.add_argument("--n-train", type=int, default=40000)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--eval-every", type=int, default=100)
+    ap.add_argument("--aux-weight", type=float, default=1.0, help="weight of the training-only factor classifiers")
+    ap.add_argument("--init-vision-from", help="a trained tiny-clip checkpoint folder: start SigLIP's image "
+                    "tower from its image encoder (transfer; everything is then trained)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     t = common.TINY[args.model]
@@ -143,8 +209,13 @@ def main():
     torch.manual_seed(args.seed)
     model = arch.build(cfg)
     arch.init_weights(model, args.seed)
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "embedding" not in n]
-    no_decay = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "embedding" not in n)]
+    if args.init_vision_from:
+        n = init_vision_from_clip(model, args.init_vision_from)
+        print(f"{args.model}: {n} image-tower tensors from {args.init_vision_from}", file=sys.stderr)
+    aux = AuxHeads(model.vision_cfg.hidden_size)
+    params = list(model.named_parameters()) + [("aux." + n, p) for n, p in aux.named_parameters()]
+    decay = [p for n, p in params if p.dim() >= 2 and "embedding" not in n]
+    no_decay = [p for n, p in params if not (p.dim() >= 2 and "embedding" not in n)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": no_decay, "weight_decay": 0.0}],
                             lr=args.lr, betas=(0.9, 0.98), eps=1e-6)
     warm = max(1, args.steps // 20)
@@ -152,20 +223,26 @@ def main():
         opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / args.steps))))
     rng = random.Random(args.seed + 101)
     order = np.random.default_rng(args.seed)
+    groups = {}
+    for i, it in enumerate(train_items):
+        groups.setdefault((it.colour, it.background), []).append(i)
+    group_keys = sorted(groups)
     print(f"{args.model}: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, "
           f"{len(train_items)} training images, {args.steps} steps of {args.batch}", file=sys.stderr)
     model.train()
     for step in range(args.steps):
-        idx = order.integers(0, len(train_items), args.batch)
+        idx = batch_indices(order, groups, group_keys, len(train_items), args.batch)
         px = torch.from_numpy(common.normalize_u8(train_px[idx], family))
         ids, mask = common.tokenize(enc, [shapes.caption(train_items[i], rng) for i in idx], ctx)
         if family == "clip":  # causal mask + end-of-text pooling: trailing padding changes nothing
             L = int(mask.sum(1).max())
             ids, mask = ids[:, :L], mask[:, :L]
-        loss = loss_fn(model, model.encode_image(px), model.encode_text(torch.from_numpy(ids), torch.from_numpy(mask)))
+        pooled, img = pooled_and_embeds(model, px)
+        loss = loss_fn(model, img, model.encode_text(torch.from_numpy(ids), torch.from_numpy(mask)))
+        loss = loss + args.aux_weight * aux(pooled, factor_labels([train_items[i] for i in idx]))
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_([p for _, p in params], 1.0)
         opt.step()
         sched.step()
         if step % 25 == 0 or step == args.steps - 1:
