@@ -27,7 +27,31 @@ typedef struct index_opts {
     int32_t space;
     int64_t vectors;       /* bench */
     int32_t dim, batch;    /* bench */
+    uint64_t budget;       /* bench, tune: memory budget for auto (0 = the store's default) */
 } index_opts;
+
+/* "512M", "12G", "1000000": bytes, or 0 when malformed. */
+static uint64_t parse_bytes(const char *s)
+{
+    char *end;
+    double v = strtod(s, &end);
+    static const struct {
+        char suffix;
+        double mult;
+    } units[] = {{'\0', 1}, {'K', 1024.0}, {'M', 1048576.0}, {'G', 1073741824.0}, {'T', 1099511627776.0}};
+    for (size_t i = 0; i < CDX_ARRAY_LEN(units); i++)
+        if (*end == units[i].suffix && (units[i].suffix == '\0' || end[1] == '\0') && v > 0)
+            return (uint64_t)(v * units[i].mult);
+    return 0;
+}
+
+static uint64_t budget_of(const index_opts *o)
+{
+    if (o->budget)
+        return o->budget;
+    cdx_store_params dp = cdx_store_default_params();
+    return dp.memory_budget;
+}
 
 static double mib(uint64_t b) { return (double)b / 1048576.0; }
 
@@ -175,9 +199,8 @@ static int action_tune(const index_opts *o, cdx_store *s)
     if (o->spec) {
         snprintf(cands, sizeof cands, "%s", o->spec);
     } else { /* auto's choice, then every kind that can be trained on this catalog */
-        cdx_store_params dp = cdx_store_default_params();
         char why[256];
-        cdx_index_spec a = cdx_plan_auto(n, in.dim, dp.memory_budget, why, sizeof why);
+        cdx_index_spec a = cdx_plan_auto(n, in.dim, budget_of(o), why, sizeof why);
         char at[CDX_INDEX_SPEC_MAX];
         cdx_index_spec_format(&a, at, sizeof at);
         if (!o->as_json)
@@ -248,10 +271,8 @@ static int action_bench(const index_opts *o, cdx_store *unused)
         cdx_index_spec spec;
         if ((rc = cdx_index_spec_parse(tok, &spec, &eb)) != CDX_OK)
             break;
-        if (spec.kind == CDX_INDEX_AUTO) {
-            cdx_store_params dp = cdx_store_default_params();
-            spec = cdx_plan_auto(p.n, p.dim, dp.memory_budget, NULL, 0);
-        }
+        if (spec.kind == CDX_INDEX_AUTO)
+            spec = cdx_plan_auto(p.n, p.dim, budget_of(o), NULL, 0);
         cdx_ibench_result r;
         if ((rc = cdx_ibench_run(d, &spec, &r, &eb)) != CDX_OK)
             break;
@@ -301,11 +322,14 @@ static int usage(FILE *f)
 {
     fprintf(f, "usage: clipdex index info|verify|rebuild|tune --data DIR [--json] [--space image|caption]\n"
                "                    [--spec SPEC] [--queries N]\n"
-               "       clipdex index bench [--vectors N] [--dim D] [--spec SPEC;SPEC..] [--batch B] [--json]\n\n");
+               "       clipdex index bench [--vectors N] [--dim D] [--spec SPEC;SPEC..] [--batch B] [--budget 12G]\n"
+               "                           [--json]\n\n");
     for (size_t i = 0; i < CDX_ARRAY_LEN(actions); i++)
         fprintf(f, "  %-8s %s\n", actions[i].name, actions[i].summary);
     fprintf(f, "\nSPEC: auto, flat, hnsw:m=32,efc=200,efs=64, ivf:nlist=4096,nprobe=16,\n"
-               "ivfpq:nlist=..,m=..,nbits=8,nprobe=.., sq8 (for tune: several, separated by ';').\n"
+               "ivfpq:nlist=..,m=..,nbits=8,nprobe=..,rerank=10, sq8:rerank=0, faissflat (FAISS's exact\n"
+               "index, to compare with ours); for tune and bench several, separated by ';'. --budget is the\n"
+               "memory auto may plan for (default: half of RAM).\n"
                "Exit codes: 0 ok, 1 verify found a disagreement, 2 usage, 3 DIR is not a data directory,\n"
                "4 I/O error, 5 the catalog is corrupt.\n");
     return f == stdout ? 0 : 2;
@@ -321,12 +345,13 @@ int cdx_cmd_index(int argc, char **argv)
                                          {"vectors", required_argument, NULL, 'n'},
                                          {"dim", required_argument, NULL, 'D'},
                                          {"batch", required_argument, NULL, 'b'},
+                                         {"budget", required_argument, NULL, 'B'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     index_opts o = {.queries = 500, .space = -1, .vectors = 100000, .dim = 512, .batch = 32};
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "d:js:p:q:n:D:b:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "d:js:p:q:n:D:b:B:h", opts, NULL)) != -1) {
         switch (c) {
         case 'd':
             o.dir = optarg;
@@ -364,6 +389,10 @@ int cdx_cmd_index(int argc, char **argv)
             o.batch = atoi(optarg);
             if (o.batch < 1 || o.batch > 4096)
                 return cdx_cli_usage_error("index", "--batch %s: expected 1..4096", optarg);
+            break;
+        case 'B':
+            if (!(o.budget = parse_bytes(optarg)))
+                return cdx_cli_usage_error("index", "--budget %s: expected bytes, e.g. 512M or 12G", optarg);
             break;
         case 'h':
             return usage(stdout);

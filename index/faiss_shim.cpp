@@ -209,6 +209,8 @@ static faiss::Index *make_index(const cdx_index_spec &s, int d)
     }
     case CDX_INDEX_SQ8:
         return new faiss::IndexScalarQuantizer(d, faiss::ScalarQuantizer::QT_8bit, faiss::METRIC_INNER_PRODUCT);
+    case CDX_INDEX_FAISS_FLAT: // Debian's build: SSE kernels, BLAS for batches of 20 or more
+        return new faiss::IndexFlatIP(d);
     default:
         return nullptr;
     }
@@ -230,7 +232,7 @@ extern "C" int cdx_faiss_create(const cdx_index_spec *spec, int32_t dim, cdx_fai
     f->spec = *spec;
     f->dim = dim;
     f->index.reset(make_index(*spec, dim));
-    f->own_ids = spec->kind == CDX_INDEX_HNSW || spec->kind == CDX_INDEX_SQ8;
+    f->own_ids = spec->kind == CDX_INDEX_HNSW || spec->kind == CDX_INDEX_SQ8 || spec->kind == CDX_INDEX_FAISS_FLAT;
     *out = f.release();
     return CDX_OK;
     CDX_FAISS_CATCH(eb, "create index")
@@ -361,6 +363,8 @@ extern "C" uint64_t cdx_faiss_memory(const cdx_faiss *f)
             bytes += pq->pq.centroids.size() * 4;
     } else if (auto *sq = dynamic_cast<const faiss::IndexScalarQuantizer *>(ix)) {
         bytes = n * sq->code_size + sq->sq.trained.size() * 4;
+    } else if (auto *fl = dynamic_cast<const faiss::IndexFlatCodes *>(ix)) {
+        bytes = n * fl->code_size;
     }
     if (f->own_ids) /* position -> id, id -> position (hash node ~ 32 bytes), bitmap */
         bytes += f->id_of.size() * 8 + f->pos_of.size() * 40 + f->alive.size();
@@ -436,6 +440,9 @@ static void adopt(cdx_faiss *f)
     case CDX_INDEX_SQ8:
         FAISS_THROW_IF_NOT_MSG(dynamic_cast<faiss::IndexScalarQuantizer *>(ix), "not an SQ8 index");
         break;
+    case CDX_INDEX_FAISS_FLAT:
+        FAISS_THROW_IF_NOT_MSG(dynamic_cast<faiss::IndexFlatIP *>(ix), "not a flat index");
+        break;
     default:
         FAISS_THROW_MSG("not a FAISS kind");
     }
@@ -449,7 +456,7 @@ extern "C" int cdx_faiss_read(cdx_read_fn r, void *ctx, const cdx_index_spec *sp
     auto f = std::make_unique<cdx_faiss>();
     f->spec = *spec;
     f->dim = dim;
-    f->own_ids = spec->kind == CDX_INDEX_HNSW || spec->kind == CDX_INDEX_SQ8;
+    f->own_ids = spec->kind == CDX_INDEX_HNSW || spec->kind == CDX_INDEX_SQ8 || spec->kind == CDX_INDEX_FAISS_FLAT;
     CallbackReader cr(r, ctx);
     f->index.reset(faiss::read_index(&cr));
     adopt(f.get());

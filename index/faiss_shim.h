@@ -9,7 +9,8 @@
  * most once: the caller removes an id before adding it again. HNSW cannot
  * delete nodes, so a removed HNSW entry is marked dead, filtered out of
  * searches, and dropped when the index is rebuilt (cdx_faiss_dead says how
- * many there are). The exact kind is not here: see index/flat.h.
+ * many there are). The exact kind is ours (index/flat.h); CDX_INDEX_FAISS_FLAT
+ * is FAISS's, kept only to measure ours against.
  *
  * Threads: a handle may be searched by many threads at once; add, remove and
  * train need it to themselves. FAISS parallelizes with OpenMP: `threads` sets

@@ -14,6 +14,7 @@ uint64_t cdx_plan_memory(const cdx_index_spec *s, int64_t n, int32_t dim)
     uint64_t un = (uint64_t)(n > 0 ? n : 0), vec = (uint64_t)dim * 4;
     switch (s->kind) {
     case CDX_INDEX_FLAT:
+    case CDX_INDEX_FAISS_FLAT:
         return un * (vec + 16);
     case CDX_INDEX_HNSW: /* level 0 has 2m links, upper levels add ~1/m of that; id map ~56 bytes */
         return un * (vec + (uint64_t)s->m * 2 * 4 + (uint64_t)s->m * 8 / (uint64_t)CDX_MAX(s->m, 1) * 4 + 56 + 12);

@@ -41,6 +41,7 @@ static const spec_kind kinds[] = {
     {CDX_INDEX_IVFPQ, "ivfpq", ivfpq_keys, CDX_ARRAY_LEN(ivfpq_keys),
      {.kind = CDX_INDEX_IVFPQ, .pq_nbits = 8, .nprobe = 16, .rerank = 10}},
     {CDX_INDEX_SQ8, "sq8", sq8_keys, CDX_ARRAY_LEN(sq8_keys), {.kind = CDX_INDEX_SQ8}},
+    {CDX_INDEX_FAISS_FLAT, "faissflat", NULL, 0, {.kind = CDX_INDEX_FAISS_FLAT}},
 };
 
 static const spec_kind *kind_of(enum cdx_index_kind k)
@@ -68,7 +69,7 @@ static void list_keys(const spec_kind *sk, char *buf, size_t cap)
 int cdx_index_spec_parse(const char *s, cdx_index_spec *out, cdx_errbuf *eb)
 {
     if (!s || !*s)
-        return cdx_errbuf_set(eb, CDX_ERR_PARSE, "index spec is empty: expected auto, flat, hnsw, ivf, ivfpq or sq8");
+        return cdx_errbuf_set(eb, CDX_ERR_PARSE, "index spec is empty: expected auto, flat, hnsw, ivf, ivfpq, sq8 or faissflat");
     size_t nlen = strcspn(s, ":");
     const spec_kind *sk = NULL;
     for (size_t i = 0; i < CDX_ARRAY_LEN(kinds); i++)
@@ -76,7 +77,7 @@ int cdx_index_spec_parse(const char *s, cdx_index_spec *out, cdx_errbuf *eb)
             sk = &kinds[i];
     if (!sk)
         return cdx_errbuf_set(eb, CDX_ERR_PARSE,
-                              "index spec '%s': unknown kind '%.*s' (expected auto, flat, hnsw, ivf, ivfpq or sq8)", s,
+                              "index spec '%s': unknown kind '%.*s' (expected auto, flat, hnsw, ivf, ivfpq, sq8 or faissflat)", s,
                               (int)CDX_MIN(nlen, 32), s);
     cdx_index_spec spec = sk->defaults;
     const char *p = s + nlen;

@@ -23,6 +23,7 @@ enum cdx_index_kind {
     CDX_INDEX_IVF = 3,
     CDX_INDEX_IVFPQ = 4,
     CDX_INDEX_SQ8 = 5,
+    CDX_INDEX_FAISS_FLAT = 6, /* FAISS's own exact index, kept to measure ours against (index/flat.h) */
 };
 
 typedef struct cdx_index_spec {

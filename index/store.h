@@ -3,8 +3,10 @@
  * derived from it, one per vector space, checkpointed crash-safely.
  *
  *   DIR/catalog.sqlite            WAL; vectors are stored here as blobs
- *   DIR/index-image.faiss  (+ .json sidecar: spec, contract hash, sha256, watermark)
- *   DIR/index-caption.faiss       only when captions were embedded
+ *   DIR/index-image.json          sidecar: spec, contract hash, sha256, watermark, and the
+ *   DIR/index-image.<gen>.faiss   data file it names (a checkpoint writes a new generation,
+ *                                 then publishes it by renaming a new sidecar into place)
+ *   DIR/index-caption.*           only when captions were embedded
  *
  * Promises: a batch is acknowledged when cdx_store_put_batch returns CDX_OK,
  * and an acknowledged vector survives SIGKILL and power loss (synchronous=FULL).
@@ -54,9 +56,10 @@ typedef struct cdx_store_params {
 cdx_store_params cdx_store_default_params(void);
 
 /* Opens (or creates) DIR. contract is borrowed and must outlive the store; it
- * may be NULL only with read_only, and then the stamp in the catalog says what
- * the data is. A directory stamped with another contract (or another space
- * hash) is CDX_ERR_MISMATCH, naming both. */
+ * may be NULL with read_only, or for maintenance (rebuild, checkpoint) of a
+ * directory already stamped: then the stamp in the catalog says what the data
+ * is. A directory stamped with another contract (or another space hash) is
+ * CDX_ERR_MISMATCH, naming both. */
 int cdx_store_open(const char *dir, const cdx_contract *contract, const cdx_store_params *params, cdx_store **out,
                    cdx_errbuf *eb);
 /* Checkpoints dirty indexes (unless read_only) and frees. NULL is a no-op. */
