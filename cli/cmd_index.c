@@ -100,7 +100,8 @@ static int action_verify(const index_opts *o, cdx_store *s)
             const cdx_verify_space *v = &r.space[sp];
             json_object_set_new(
                 spaces, cdx_store_space_name(sp),
-                json_pack("{s:b, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "file_ok", v->load.status == CDX_OK,
+                json_pack("{s:b, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "file_ok",
+                          v->load.status == CDX_OK || v->load.status == CDX_ERR_NOTFOUND,
                           "file_status", cdx_errname(v->load.status), "file_note", v->load.note, "replayed",
                           (json_int_t)v->load.replayed, "catalog_rows", (json_int_t)v->catalog_rows, "indexed",
                           (json_int_t)v->indexed, "missing", (json_int_t)v->missing, "extra", (json_int_t)v->extra,
@@ -115,7 +116,9 @@ static int action_verify(const index_opts *o, cdx_store *s)
     for (int32_t sp = 0; sp < CDX_SPACE_COUNT; sp++) {
         const cdx_verify_space *v = &r.space[sp];
         const char *name = cdx_store_space_name(sp);
-        if (v->load.status != CDX_OK)
+        if (v->load.status == CDX_ERR_NOTFOUND)
+            printf("%s: no checkpoint yet (%s); the index is built from the catalog on open\n", name, v->load.note);
+        else if (v->load.status != CDX_OK)
             printf("%s: index file not usable: %s\n", name, v->load.note);
         else if (v->load.replayed)
             printf("%s: index file ok; %lld catalog rows past its checkpoint are replayed on open\n", name,

@@ -424,8 +424,8 @@ static int load_file(cdx_store *s, int32_t space, cdx_sidecar *sc, cdx_vindex **
     char data[4096];
     snprintf(data, sizeof data, "%s/%s", s->dir, sc->file);
     int fd = open(data, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return cdx_errbuf_set(eb, errno == ENOENT ? CDX_ERR_NOTFOUND : CDX_ERR_IO, "open %s: %s", data,
+    if (fd < 0) /* the sidecar promises this file: its absence is damage, not "no checkpoint yet" */
+        return cdx_errbuf_set(eb, errno == ENOENT ? CDX_ERR_CORRUPT : CDX_ERR_IO, "%s names %s: %s", path, data,
                               strerror(errno));
     uint8_t digest[32];
     uint64_t bytes = 0;
@@ -1243,7 +1243,11 @@ int cdx_store_verify(cdx_store *s, cdx_verify_report *out, cdx_errbuf *eb)
         free(cat);
         if (rc != CDX_OK)
             return rc;
-        if (v->load.status != CDX_OK || v->missing || v->extra || v->duplicates)
+        /* No sidecar at all is a directory not checkpointed yet (a crash
+         * before the first one): the index was built from the catalog, and
+         * nothing disagrees. */
+        if ((v->load.status != CDX_OK && v->load.status != CDX_ERR_NOTFOUND) || v->missing || v->extra ||
+            v->duplicates)
             out->ok = 0;
     }
     return CDX_OK;
