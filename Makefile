@@ -85,10 +85,10 @@ models: toolchain
 
 bench-models: $(BENCH_MODELS)
 
-models/bench-vit-b-%/contract.json: $(MODEL_TOOLS) models/tiny-clip/tokenizer.json | toolchain
+models/bench-vit-b-%/contract.json: $(MODEL_TOOLS) | toolchain
 	@OPENBLAS_NUM_THREADS=1 $(TOOLCHAIN_PY) tools/model/convert.py --random-init --size vit-b-$* --out models/bench-vit-b-$*
 
-models/bench-siglip-base/contract.json: $(MODEL_TOOLS) models/tiny-siglip/spiece.model | toolchain
+models/bench-siglip-base/contract.json: $(MODEL_TOOLS) | toolchain
 	@OPENBLAS_NUM_THREADS=1 $(TOOLCHAIN_PY) tools/model/convert.py --random-init --size siglip-base --out models/bench-siglip-base
 
 # ---- the latency matrix (clipdex bench; docs/bench.md) ----

@@ -19,10 +19,10 @@ RESCALE = 0.00392156862745098
 
 # The tiny models: small enough to train in minutes on two cores, big enough to work.
 TINY = {
-    "tiny-clip": dict(family="clip", image_size=64, patch_size=8, width=128, vision_layers=4, text_layers=3,
-                      heads=4, mlp=512, projection_dim=128, context_length=77, seq_buckets=[16, 32, 77]),
-    "tiny-siglip": dict(family="siglip", image_size=64, patch_size=8, width=128, vision_layers=4, text_layers=3,
-                        heads=4, mlp=512, projection_dim=128, context_length=64, seq_buckets=[64]),
+    "tiny-clip": dict(family="clip", image_size=64, patch_size=8, width=64, vision_layers=4, text_layers=3,
+                      heads=4, mlp=256, projection_dim=64, context_length=77, seq_buckets=[16, 32, 77]),
+    "tiny-siglip": dict(family="siglip", image_size=64, patch_size=8, width=64, vision_layers=4, text_layers=3,
+                        heads=4, mlp=256, projection_dim=64, context_length=64, seq_buckets=[64]),
 }
 
 # Full-size shapes for performance work (random weights): the published models' configurations.

@@ -239,19 +239,25 @@ def convert(ckpt, out, name, contract_path, golden_dir, version="1"):
 
 
 def random_init(size, out, seed):
-    """A full-size checkpoint folder with random weights (then converted in place)."""
+    """A full-size checkpoint folder with random weights (then converted in place). The tokenizer is the
+    tiny model's of the same family, trained again from the same captions (deterministic), so its ids
+    fit any vocabulary size."""
+    import shapes
+    import train
     b = common.BENCH[size]
-    tiny = os.path.join(common.ROOT, "models", "tiny-clip" if b["family"] == "clip" else "tiny-siglip")
-    if not os.path.isdir(tiny):
-        raise FileNotFoundError(f"{tiny}: the bench models borrow its tokenizer; it is missing")
     os.makedirs(out, exist_ok=True)
-    for f in TOKENIZER_FILES:
-        if os.path.exists(os.path.join(tiny, f)):
-            shutil.copyfile(os.path.join(tiny, f), os.path.join(out, f))
+    texts = train.tokenizer_texts(shapes.split_items(seed, 40000, 0)[0], seed)
+    ctx = b["context_length"]
+    if b["family"] == "clip":
+        import clip_bpe
+        clip_bpe.write_files(out, clip_bpe.train(texts, 4000), ctx)
+    else:
+        import siglip_spm
+        siglip_spm.write_files(out, texts, 256, ctx)
     bos, eos, pad, unk = special_ids(out, b["family"])
     cfg = common.hf_config(b["family"], b["image_size"], b["patch_size"], b["vision_width"], b["vision_layers"],
                            b["vision_heads"], b["vision_mlp"], b["text_width"], b["text_layers"], b["text_heads"],
-                           b["text_mlp"], b["projection_dim"], b["vocab_size"], b["context_length"], bos, eos, pad)
+                           b["text_mlp"], b["projection_dim"], b["vocab_size"], ctx, bos, eos, pad)
     common.write_json(os.path.join(out, "config.json"), cfg)
     common.write_json(os.path.join(out, "preprocessor_config.json"), common.hf_preprocessor(b["family"], b["image_size"]))
     model = arch.build(cfg)
@@ -285,8 +291,7 @@ def main():
             convert(args.out, args.out, name, contract, golden)
             if not args.no_golden_pack:
                 import golden as golden_mod
-                tiny = "tiny-clip" if common.BENCH[args.size]["family"] == "clip" else "tiny-siglip"
-                golden_mod.make_pack(contract, golden, images_from=os.path.join(common.ROOT, "golden", tiny))
+                golden_mod.make_pack(contract, golden, images_from=os.path.join(common.ROOT, "golden", "tiny-clip"))
         else:
             if not args.ckpt:
                 ap.error("give a checkpoint folder (or --random-init --size S)")

@@ -20,10 +20,10 @@ from PIL import Image, ImageDraw
 COLOURS = {"red": (215, 35, 35), "orange": (245, 135, 20), "yellow": (240, 215, 35), "green": (40, 165, 60),
            "blue": (35, 85, 215), "purple": (135, 50, 175), "black": (25, 25, 25), "white": (245, 245, 245)}
 SHAPES = ["circle", "square", "triangle", "star", "cross", "diamond", "ring"]
-SIZES = {"small": 0.24, "medium": 0.38, "large": 0.56}
-POSITIONS = {"center": (0.5, 0.5), "left": (0.3, 0.5), "right": (0.7, 0.5), "top": (0.5, 0.3),
-             "bottom": (0.5, 0.7), "top left": (0.3, 0.3), "top right": (0.7, 0.3), "bottom left": (0.3, 0.7),
-             "bottom right": (0.7, 0.7)}
+SIZES = {"small": 0.32, "medium": 0.46, "large": 0.62}
+POSITIONS = {"center": (0.5, 0.5), "left": (0.33, 0.5), "right": (0.67, 0.5), "top": (0.5, 0.33),
+             "bottom": (0.5, 0.67), "top left": (0.33, 0.33), "top right": (0.67, 0.33), "bottom left": (0.33, 0.67),
+             "bottom right": (0.67, 0.67)}
 BACKGROUNDS = {"white": (250, 250, 250), "black": (12, 12, 12), "grey": (128, 128, 128), "beige": (225, 210, 178),
                "striped": None}
 COUNT_WORDS = {1: "one", 2: "two", 3: "three"}
@@ -130,15 +130,15 @@ def render(item, size=64, supersample=3):
         px, py = POSITIONS[item.position]
         centres = [(px + rng.uniform(-0.04, 0.04), py + rng.uniform(-0.04, 0.04))]
     else:
-        off = 0.24 if item.size == "small" else 0.26
-        r *= 0.9
+        off = 0.25
+        r *= 0.8
         if rng.random() < 0.5:
             centres = [(0.5 - off, 0.5 + rng.uniform(-0.1, 0.1)), (0.5 + off, 0.5 + rng.uniform(-0.1, 0.1))]
         else:
             centres = [(0.5 + rng.uniform(-0.1, 0.1), 0.5 - off), (0.5 + rng.uniform(-0.1, 0.1), 0.5 + off)]
     for (fx, fy) in centres:
         cx, cy = fx * S, fy * S
-        angle = math.radians(rng.uniform(-20, 20))
+        angle = math.radians(rng.uniform(-12, 12))
         if item.shape == "circle":
             d.ellipse((cx - r, cy - r, cx + r, cy + r), fill=colour)
         elif item.shape == "ring":
@@ -148,16 +148,16 @@ def render(item, size=64, supersample=3):
             d.ellipse((cx - ri, cy - ri, cx + ri, cy + ri), fill=inner)
         else:
             d.polygon(_polygon(item.shape, cx, cy, r, angle), fill=colour)
-    if rng.random() < 0.3:  # occlusion: a grey bar over part of one shape
+    if rng.random() < 0.2:  # occlusion: a grey bar over part of one shape
         cx, cy = centres[0][0] * S, centres[0][1] * S
         g = rng.randint(90, 170)
-        w, h = r * rng.uniform(0.3, 0.6), r * rng.uniform(1.2, 2.2)
+        w, h = r * rng.uniform(0.25, 0.45), r * rng.uniform(1.0, 1.8)
         if rng.random() < 0.5:
             w, h = h, w
-        ox, oy = cx + rng.choice([-1, 1]) * r * rng.uniform(0.6, 1.0), cy + rng.uniform(-0.5, 0.5) * r
+        ox, oy = cx + rng.choice([-1, 1]) * r * rng.uniform(0.75, 1.05), cy + rng.uniform(-0.5, 0.5) * r
         d.rectangle((ox - w / 2, oy - h / 2, ox + w / 2, oy + h / 2), fill=(g, g, g + rng.randint(-10, 10)))
     img = img.resize((size, size), Image.BICUBIC)
-    sigma = rng.choice([0, 0, 3, 6, 10])
+    sigma = rng.choice([0, 0, 2, 4, 8])
     if sigma:
         arr = np.asarray(img).astype(np.float32)
         noise = np.random.default_rng(item.seed).normal(0, sigma, arr.shape)

@@ -36,7 +36,7 @@ def dataset(seed, n_train, n_test, size):
     os.makedirs(DATA_CACHE, exist_ok=True)
     out = []
     for name, items in (("train", train_items), ("test", test_items)):
-        path = os.path.join(DATA_CACHE, f"shapes-s{seed}-{name}-{len(items)}-{size}px-v1.npy")
+        path = os.path.join(DATA_CACHE, f"shapes-s{seed}-{name}-{len(items)}-{size}px-v2.npy")
         if os.path.exists(path):
             out.append(np.load(path))
         else:
