@@ -9,6 +9,7 @@
 #include "ingest/ingest.h"
 
 #include <getopt.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,8 @@ static int usage(void)
         "  --progress MODE       auto (a live line on a terminal), tty, json (stderr, one object per interval), none\n"
         "  --progress-interval S seconds between progress reports\n"
         "  --json                the final summary as JSON\n"
+        "  --tower-baseline S    also time the bare image tower on pre-decoded tensors for S seconds, before\n"
+        "                        and after the job, at the same batch and threads (the benchmark's yardstick)\n"
         "Interrupt (Ctrl-C, SIGTERM) finishes the batches in flight and checkpoints; run the same command to go\n"
         "on. Exit codes: 0 done (failed items are in `clipdex failures list`), 4 interrupted or runtime error.\n");
     return 0;
@@ -71,6 +74,35 @@ static int parse_count(const char *opt, const char *v, int64_t min, int64_t *out
     return 0;
 }
 
+/* The summary with the tower baseline beside it: JSON gets three more
+ * fields; text one more line. */
+static void print_baseline(const cdx_ingest_summary *sum, const double baseline[2], int as_json)
+{
+    double mean = (baseline[0] + baseline[1]) / 2;
+    if (!as_json) {
+        cdx_ingest_summary_print(sum, stdout, 0);
+        printf("  bare image tower on pre-decoded tensors: %.2f images/s before, %.2f after; ingest/tower %.3f\n",
+               baseline[0], baseline[1], mean > 0 ? sum->images_per_s / mean : 0);
+        return;
+    }
+    char *text = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&text, &len);
+    cdx_ingest_summary_print(sum, m, 1);
+    fclose(m);
+    json_t *j = text ? json_loads(text, 0, NULL) : NULL;
+    if (j) {
+        json_object_set_new(j, "tower_baseline_before", json_real(baseline[0]));
+        json_object_set_new(j, "tower_baseline_after", json_real(baseline[1]));
+        json_object_set_new(j, "ingest_over_tower", json_real(mean > 0 ? sum->images_per_s / mean : 0));
+        char *out = json_dumps(j, JSON_COMPACT);
+        printf("%s\n", out);
+        free(out);
+        json_decref(j);
+    }
+    free(text);
+}
+
 static const struct {
     const char *name;
     enum cdx_ingest_progress mode;
@@ -84,7 +116,7 @@ int cdx_cmd_ingest(int argc, char **argv)
     enum {
         O_DATA = 1000, O_CONTRACT, O_PROVIDERS, O_TEXT_PROVIDERS, O_BATCH, O_CAPTIONS, O_RETRY, O_FORCE, O_TRUST,
         O_EXT, O_THREADS, O_WORKERS, O_MAX_PIXELS, O_MAX_BYTES, O_BUDGET, O_INDEX, O_LIMIT, O_PROGRESS,
-        O_INTERVAL, O_JSON, O_HELP
+        O_INTERVAL, O_JSON, O_BASELINE, O_HELP
     };
     static const struct option opts[] = {
         {"data", required_argument, NULL, O_DATA},
@@ -107,6 +139,7 @@ int cdx_cmd_ingest(int argc, char **argv)
         {"progress", required_argument, NULL, O_PROGRESS},
         {"progress-interval", required_argument, NULL, O_INTERVAL},
         {"json", no_argument, NULL, O_JSON},
+        {"tower-baseline", required_argument, NULL, O_BASELINE},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -115,6 +148,7 @@ int cdx_cmd_ingest(int argc, char **argv)
     cdx_encoder_params ep = cdx_encoder_default_params();
     cdx_store_params sp = cdx_store_default_params();
     int as_json = 0, c;
+    double baseline_s = 0, baseline[2] = {0, 0};
     int64_t v;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -173,6 +207,11 @@ int cdx_cmd_ingest(int argc, char **argv)
                 return cdx_cli_usage_error("ingest", "--progress-interval %s: expected seconds > 0", optarg);
             break;
         case O_JSON: as_json = 1; break;
+        case O_BASELINE:
+            baseline_s = strtod(optarg, NULL);
+            if (!(baseline_s > 0))
+                return cdx_cli_usage_error("ingest", "--tower-baseline %s: expected seconds > 0", optarg);
+            break;
         case O_HELP: return usage();
         default: return cdx_cli_usage_error("ingest", "see clipdex ingest --help");
         }
@@ -208,10 +247,26 @@ int cdx_cmd_ingest(int argc, char **argv)
         sigemptyset(&sa.sa_mask);
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
-        rc = cdx_ingest_run(store, enc, (const char *const *)argv + optind, argc - optind, &ip, &sum, &eb);
+        const char *const *sources = (const char *const *)argv + optind;
+        int32_t batch = ip.batch;
+        if (baseline_s > 0 && batch == 0) { /* what the job will use */
+            const cdx_contract_spec *cs = cdx_contract_get(contract);
+            for (int32_t i = 0; i < cs->n_batch_buckets; i++)
+                if (cs->batch_buckets[i] <= 32 && cs->batch_buckets[i] > batch)
+                    batch = cs->batch_buckets[i];
+            ip.batch = batch = batch ? batch : cs->batch_buckets[0];
+        }
+        if (baseline_s > 0)
+            rc = cdx_ingest_tower_baseline(enc, sources, argc - optind, batch, baseline_s, &baseline[0], &eb);
+        if (rc == CDX_OK)
+            rc = cdx_ingest_run(store, enc, sources, argc - optind, &ip, &sum, &eb);
         signal(SIGINT, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
-        if (sum.wall_ns > 0)
+        if (rc == CDX_OK && baseline_s > 0)
+            rc = cdx_ingest_tower_baseline(enc, sources, argc - optind, batch, baseline_s, &baseline[1], &eb);
+        if (sum.wall_ns > 0 && baseline_s > 0)
+            print_baseline(&sum, baseline, as_json);
+        else if (sum.wall_ns > 0)
             cdx_ingest_summary_print(&sum, stdout, as_json);
         fflush(stdout);
     }

@@ -133,6 +133,13 @@ void cdx_ingest_request_stop(void);
 int cdx_ingest_item_buffer(cdx_store *s, cdx_encoder *e, const void *data, size_t len, const char *uri,
                            const char *caption, const char *meta_json, int64_t *id_out, cdx_errbuf *eb);
 
+/* The bare image tower's throughput on pre-decoded tensors, to compare an
+ * ingest with (same encoder, rows per batch and bucket chunks): decodes
+ * `batch` images from the sources once, then runs the tower on them for at
+ * least `seconds` (and three batches). */
+int cdx_ingest_tower_baseline(cdx_encoder *e, const char *const *sources, int32_t n_sources, int32_t batch,
+                              double seconds, double *images_per_s, cdx_errbuf *eb);
+
 const char *cdx_ingest_outcome_name(enum cdx_ingest_outcome o);
 
 /* The final summary, as text for people or as one JSON object. */

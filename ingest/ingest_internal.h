@@ -112,6 +112,11 @@ typedef struct ingest_counts {
  * writes their followers. counts gets every item written, followers too. */
 int ingest_write(ingest_ctx *c, job_item **items, int32_t n, ingest_counts *counts, cdx_errbuf *eb);
 
+/* Rows for the next tower run of a batch with left rows to go: the largest
+ * batch bucket that fits, so a partial batch is padded as little as
+ * possible (the tower pads a chunk smaller than every bucket). */
+int32_t ingest_chunk_rows(const cdx_contract_spec *s, int32_t left);
+
 int inflight_init(inflight_table *t);
 void inflight_destroy(inflight_table *t);
 

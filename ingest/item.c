@@ -453,6 +453,17 @@ done:
     return rc;
 }
 
+/* ---- the image tower in bucket-sized chunks ------------------------------------------ */
+
+int32_t ingest_chunk_rows(const cdx_contract_spec *s, int32_t left)
+{
+    int32_t best = 0;
+    for (int32_t i = 0; i < s->n_batch_buckets; i++)
+        if (s->batch_buckets[i] <= left && s->batch_buckets[i] > best)
+            best = s->batch_buckets[i];
+    return best ? best : left;
+}
+
 /* ---- write ------------------------------------------------------------------------ */
 
 /* Caption vectors for the items that have a caption, into caps (n x dim).

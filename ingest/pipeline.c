@@ -346,17 +346,6 @@ static void *batcher_main(void *arg)
 
 /* ---- image tower ----------------------------------------------------------------------------- */
 
-/* Rows in chunks of the contract's batch buckets, largest first, so a
- * partial batch is padded as little as possible. */
-static int32_t chunk_rows(const cdx_contract_spec *s, int32_t left)
-{
-    int32_t best = 0;
-    for (int32_t i = 0; i < s->n_batch_buckets; i++)
-        if (s->batch_buckets[i] <= left && s->batch_buckets[i] > best)
-            best = s->batch_buckets[i];
-    return best ? best : left;
-}
-
 static void *embed_main(void *arg)
 {
     job *j = arg;
@@ -367,7 +356,7 @@ static void *embed_main(void *arg)
         cdx_errbuf eb = {0};
         int rc = CDX_OK;
         for (int32_t off = 0; off < b->n_embed && rc == CDX_OK;) {
-            int32_t k = chunk_rows(j->spec, b->n_embed - off);
+            int32_t k = ingest_chunk_rows(j->spec, b->n_embed - off);
             rc = cdx_encoder_embed_pixels(j->ctx.enc, b->pixels + (size_t)off * j->ctx.tensor_floats, k,
                                           b->vectors + (size_t)off * (size_t)j->ctx.dim, &eb);
             off += k;
@@ -475,13 +464,13 @@ static void report(job *j, int final)
         n = snprintf(line, sizeof line,
                      "{\"type\":\"progress\",\"elapsed_s\":%.2f,\"done\":%llu,\"total\":%lld,\"total_estimated\":%s,"
                      "\"embedded\":%llu,\"reused\":%llu,\"unchanged\":%llu,\"known_failures\":%llu,\"failed\":%llu,"
-                     "\"images_per_s\":%.2f,\"items_per_s\":%.2f,\"eta_s\":%.1f,\"workers\":%d,"
+                     "\"images_per_s\":%.2f,\"items_per_s\":%.2f,\"eta_s\":%.1f,\"workers\":%d,\"rss_bytes\":%llu,"
                      "\"queues\":{\"read\":%zu,\"ready\":%zu,\"embed\":%zu,\"write\":%zu}}\n",
                      el, (unsigned long long)done, (long long)total, est ? "true" : "false",
                      (unsigned long long)atomic_load(&j->outcome[0]), (unsigned long long)atomic_load(&j->outcome[1]),
                      (unsigned long long)atomic_load(&j->outcome[2]), (unsigned long long)atomic_load(&j->outcome[3]),
                      (unsigned long long)atomic_load(&j->outcome[4]), irate, rate, eta, atomic_load(&j->active),
-                     depth[Q_READ], depth[Q_READY], depth[Q_EMBED], depth[Q_WRITE]);
+                     (unsigned long long)cdx_current_rss_bytes(), depth[Q_READ], depth[Q_READY], depth[Q_EMBED], depth[Q_WRITE]);
     } else {
         char eta_s[32], tot[32];
         fmt_duration(eta, eta_s, sizeof eta_s);
