@@ -23,7 +23,7 @@ ORT_ROOT   := $(or $(ONNXRUNTIME_ROOT),$(CURDIR)/.cache/onnxruntime-$(ORT_VERSIO
 GENERATOR  := $(shell command -v ninja >/dev/null 2>&1 && echo Ninja || echo "Unix Makefiles")
 CMAKE_COMMON = -G "$(GENERATOR)" -DONNXRUNTIME_ROOT="$(ORT_ROOT)" -DCDX_WERROR=ON
 
-.PHONY: all bootstrap build build-asan test test-unit demo install fuzz clean models bench-models bench-report toolchain
+.PHONY: all bootstrap build build-asan test test-unit demo install fuzz clean models bench-models bench-report toolchain bench
 
 all: build
 
@@ -90,6 +90,12 @@ models/bench-vit-b-%/contract.json: $(MODEL_TOOLS) | toolchain
 
 models/bench-siglip-base/contract.json: $(MODEL_TOOLS) | toolchain
 	@OPENBLAS_NUM_THREADS=1 $(TOOLCHAIN_PY) tools/model/convert.py --random-init --size siglip-base --out models/bench-siglip-base
+
+# ---- the ingest benchmark (tools/bench/ingest_bench.sh; docs/ingest.md) ----
+# clipdex ingest vs the bare image tower (same run, same batch and threads) and vs a Python
+# Pillow + PyTorch pipeline, on 2000 generated 1-12 MP photos with the ViT-B/32-size model.
+bench: build models/bench-vit-b-32/contract.json
+	@BUILD=$(BUILD) tools/bench/ingest_bench.sh
 
 # ---- the latency matrix (clipdex bench; docs/bench.md) ----
 # Every provider spec x threads x opt level x bucket of the ViT-B/32- and SigLIP-base-size bench models,

@@ -18,9 +18,10 @@
 
 static int usage(void)
 {
-    printf("usage: clipdex search --data DIR (--text T | --image PATH) [-k N] [--space image|caption] [--json]\n"
-           "                      [--contract C] [--providers SPEC] [--effort N]\n"
-           "Prints the k nearest items (cosine), best first: rank, score, id, uri and caption.\n");
+    printf("usage: clipdex search --data DIR (--text T | --image PATH | --stdin) [-k N] [--space image|caption]\n"
+           "                      [--json] [--contract C] [--providers SPEC] [--effort N]\n"
+           "Prints the k nearest items (cosine), best first: rank, score, id, uri and caption.\n"
+           "--stdin: one text query per line (with --json, one JSON object per query).\n");
     return 0;
 }
 
@@ -65,20 +66,54 @@ static void print_hit(cdx_store *store, int rank, int64_t id, float score, json_
     cdx_item_row_clear(&row);
 }
 
+typedef struct query_ctx {
+    cdx_encoder *enc;
+    cdx_store *store;
+    enum cdx_space space;
+    int k, effort, as_json;
+    int32_t dim;
+    float *q, *scores;
+    int64_t *ids;
+} query_ctx;
+
+/* Embeds one query, searches, prints the hits (a block of lines, or one JSON line). */
+static int run_query(query_ctx *c, int is_text, const char *value, cdx_errbuf *eb)
+{
+    int rc = is_text ? cdx_encoder_embed_texts(c->enc, &value, NULL, 1, c->q, eb)
+                     : cdx_encoder_embed_image_file(c->enc, value, c->q, NULL, eb);
+    if (rc == CDX_OK)
+        rc = cdx_store_search(c->store, c->space, c->q, 1, c->k, c->effort, c->ids, c->scores, eb);
+    if (rc != CDX_OK)
+        return rc;
+    json_t *results = c->as_json ? json_array() : NULL;
+    for (int i = 0; i < c->k && c->ids[i] >= 0; i++)
+        print_hit(c->store, i + 1, c->ids[i], c->scores[i], results);
+    if (results) {
+        json_t *root = json_pack("{s:s, s:o, s:s, s:i, s:o}", "query_kind", is_text ? "text" : "image", "query",
+                                 json_name(value), "space", spaces[c->space].name, "k", c->k, "results", results);
+        char *out = json_dumps(root, JSON_COMPACT);
+        printf("%s\n", out);
+        free(out);
+        json_decref(root);
+    }
+    fflush(stdout);
+    return CDX_OK;
+}
+
 int cdx_cmd_search(int argc, char **argv)
 {
-    enum { O_DATA = 1000, O_TEXT, O_IMAGE, O_K, O_SPACE, O_JSON, O_CONTRACT, O_PROVIDERS, O_EFFORT, O_HELP };
+    enum { O_DATA = 1000, O_TEXT, O_IMAGE, O_STDIN, O_K, O_SPACE, O_JSON, O_CONTRACT, O_PROVIDERS, O_EFFORT, O_HELP };
     static const struct option opts[] = {
         {"data", required_argument, NULL, O_DATA},       {"text", required_argument, NULL, O_TEXT},
-        {"image", required_argument, NULL, O_IMAGE},     {"k", required_argument, NULL, O_K},
-        {"space", required_argument, NULL, O_SPACE},     {"json", no_argument, NULL, O_JSON},
-        {"contract", required_argument, NULL, O_CONTRACT}, {"providers", required_argument, NULL, O_PROVIDERS},
-        {"effort", required_argument, NULL, O_EFFORT},   {"help", no_argument, NULL, O_HELP},
-        {NULL, 0, NULL, 0},
+        {"image", required_argument, NULL, O_IMAGE},     {"stdin", no_argument, NULL, O_STDIN},
+        {"k", required_argument, NULL, O_K},             {"space", required_argument, NULL, O_SPACE},
+        {"json", no_argument, NULL, O_JSON},             {"contract", required_argument, NULL, O_CONTRACT},
+        {"providers", required_argument, NULL, O_PROVIDERS}, {"effort", required_argument, NULL, O_EFFORT},
+        {"help", no_argument, NULL, O_HELP},             {NULL, 0, NULL, 0},
     };
     const char *data = NULL, *text = NULL, *image = NULL, *contract_path = NULL;
-    int k = 10, as_json = 0, effort = 0, c;
-    enum cdx_space space = CDX_SPACE_IMAGE;
+    int c, from_stdin = 0;
+    query_ctx qc = {.space = CDX_SPACE_IMAGE, .k = 10};
     cdx_encoder_params ep = cdx_encoder_default_params();
     ep.warmup = 0;
     ep.report_placement = 0;
@@ -88,10 +123,11 @@ int cdx_cmd_search(int argc, char **argv)
         case O_DATA: data = optarg; break;
         case O_TEXT: text = optarg; break;
         case O_IMAGE: image = optarg; break;
+        case O_STDIN: from_stdin = 1; break;
         case 'k':
         case O_K:
-            k = atoi(optarg);
-            if (k < 1 || k > 10000)
+            qc.k = atoi(optarg);
+            if (qc.k < 1 || qc.k > 10000)
                 return cdx_cli_usage_error("search", "-k %s: expected 1..10000", optarg);
             break;
         case O_SPACE: {
@@ -100,64 +136,57 @@ int cdx_cmd_search(int argc, char **argv)
                 ;
             if (i == sizeof spaces / sizeof spaces[0])
                 return cdx_cli_usage_error("search", "--space %s: expected image or caption", optarg);
-            space = spaces[i].space;
+            qc.space = spaces[i].space;
             break;
         }
-        case O_JSON: as_json = 1; break;
+        case O_JSON: qc.as_json = 1; break;
         case O_CONTRACT: contract_path = optarg; break;
         case O_PROVIDERS: ep.vision_providers = optarg; break;
-        case O_EFFORT: effort = atoi(optarg); break;
+        case O_EFFORT: qc.effort = atoi(optarg); break;
         case O_HELP: return usage();
         default: return cdx_cli_usage_error("search", "see clipdex search --help");
         }
     }
-    if (!data || (!text == !image) || optind < argc)
+    if (!data || (!!text + !!image + from_stdin) != 1 || optind < argc)
         return cdx_cli_usage_error("search", optind < argc ? "unexpected argument '%s'"
-                                                           : "give --data DIR and one of --text T or --image PATH%s",
+                                                           : "give --data DIR and one of --text T, --image PATH or --stdin%s",
                                    optind < argc ? argv[optind] : "");
-    ep.load_text = text != NULL;
+    ep.load_text = text != NULL || from_stdin;
     ep.load_vision = image != NULL;
 
     cdx_errbuf eb = {0};
     cdx_contract *contract = NULL;
-    cdx_encoder *enc = NULL;
-    cdx_store *store = NULL;
-    float *q = NULL, *scores = NULL;
-    int64_t *ids = NULL;
-    json_t *results = as_json ? json_array() : NULL;
-    int rc = cdx_cli_open_model(contract_path, &ep, &contract, &enc, &eb);
+    char *line = NULL;
+    size_t cap = 0;
+    int rc = cdx_cli_open_model(contract_path, &ep, &contract, &qc.enc, &eb);
     cdx_store_params sp = cdx_store_default_params();
     sp.read_only = 1;
     sp.create = 0;
     if (rc == CDX_OK)
-        rc = cdx_store_open(data, contract, &sp, &store, &eb);
-    int32_t dim = contract ? cdx_contract_get(contract)->dim : 0;
-    if (rc == CDX_OK && (!(q = malloc((size_t)dim * sizeof *q)) || !(ids = malloc((size_t)k * sizeof *ids)) ||
-                         !(scores = malloc((size_t)k * sizeof *scores))))
+        rc = cdx_store_open(data, contract, &sp, &qc.store, &eb);
+    qc.dim = contract ? cdx_contract_get(contract)->dim : 0;
+    if (rc == CDX_OK && (!(qc.q = malloc((size_t)qc.dim * sizeof *qc.q)) ||
+                         !(qc.ids = malloc((size_t)qc.k * sizeof *qc.ids)) ||
+                         !(qc.scores = malloc((size_t)qc.k * sizeof *qc.scores))))
         rc = cdx_errbuf_set(&eb, CDX_ERR_NOMEM, "search: out of memory");
-    if (rc == CDX_OK)
-        rc = text ? cdx_encoder_embed_texts(enc, &text, NULL, 1, q, &eb)
-                  : cdx_encoder_embed_image_file(enc, image, q, NULL, &eb);
-    if (rc == CDX_OK)
-        rc = cdx_store_search(store, space, q, 1, k, effort, ids, scores, &eb);
-    for (int i = 0; rc == CDX_OK && i < k && ids[i] >= 0; i++)
-        print_hit(store, i + 1, ids[i], scores[i], results);
-    if (rc == CDX_OK && results) {
-        json_t *root = json_pack("{s:s, s:o, s:s, s:i, s:o}", "query_kind", text ? "text" : "image", "query",
-                                 json_name(text ? text : image), "space", spaces[space].name, "k", k, "results",
-                                 results);
-        results = NULL;
-        char *out = json_dumps(root, JSON_COMPACT);
-        printf("%s\n", out);
-        free(out);
-        json_decref(root);
+    if (rc == CDX_OK && !from_stdin)
+        rc = run_query(&qc, text != NULL, text ? text : image, &eb);
+    ssize_t n;
+    while (rc == CDX_OK && from_stdin && (n = getline(&line, &cap, stdin)) >= 0) {
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+            line[--n] = '\0';
+        if (n == 0)
+            continue;
+        if (!qc.as_json)
+            printf("# %s\n", line);
+        rc = run_query(&qc, 1, line, &eb);
     }
-    json_decref(results);
-    free(q);
-    free(ids);
-    free(scores);
-    cdx_store_close(store);
-    cdx_encoder_close(enc);
+    free(line);
+    free(qc.q);
+    free(qc.ids);
+    free(qc.scores);
+    cdx_store_close(qc.store);
+    cdx_encoder_close(qc.enc);
     cdx_contract_close(contract);
     if (rc != CDX_OK) {
         fprintf(stderr, "clipdex search: %s\n", cdx_errbuf_msg(&eb));
