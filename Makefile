@@ -55,8 +55,15 @@ test: build build-asan
 test-slow: build
 	@cd $(BUILD) && ctest --output-on-failure -L slow $(CTEST_ARGS)
 
+# The main job on the embedded defaults: ingest the sample catalog (images and captions) with the
+# shipped model into a data directory under build/, then search it. Running it again finds
+# everything unchanged and only searches.
+DEMO_DATA    ?= $(BUILD)/demo-data
+DEMO_QUERIES ?= a red star|two blue squares|a small yellow circle on a black background
 demo: build
-	@$(BUILD)/clipdex doctor
+	@$(BUILD)/clipdex --log-level warn ingest --data $(DEMO_DATA) --captions samples/shapes/manifest.jsonl
+	@echo
+	@printf '%s\n' "$(DEMO_QUERIES)" | tr '|' '\n' | $(BUILD)/clipdex --log-level warn search --data $(DEMO_DATA) --stdin -k 5
 
 install: build
 	@cmake --install $(BUILD) --prefix $(PREFIX)
