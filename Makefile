@@ -2,7 +2,7 @@
 # strings the steps together. Every target bootstraps first (quiet and quick
 # when there is nothing to do).
 #
-#   make demo     bootstrap, build, run the main job on the embedded defaults
+#   make demo     bootstrap, build, ingest the sample catalog, search it, serve it (Ctrl-C stops)
 #   make test     bootstrap, build (plain and ASan+UBSan), run every suite through ctest
 #   make build    bootstrap and build into build/
 #   make install  install under PREFIX (default /usr/local)
@@ -23,7 +23,8 @@ ORT_ROOT   := $(or $(ONNXRUNTIME_ROOT),$(CURDIR)/.cache/onnxruntime-$(ORT_VERSIO
 GENERATOR  := $(shell command -v ninja >/dev/null 2>&1 && echo Ninja || echo "Unix Makefiles")
 CMAKE_COMMON = -G "$(GENERATOR)" -DONNXRUNTIME_ROOT="$(ORT_ROOT)" -DCDX_WERROR=ON
 
-.PHONY: all bootstrap build build-asan test test-unit demo install fuzz clean models bench-models bench-report toolchain bench
+.PHONY: all bootstrap build build-asan test test-unit demo install fuzz clean models bench-models bench-report toolchain \
+        bench bench-server
 
 all: build
 
@@ -56,14 +57,21 @@ test-slow: build
 	@cd $(BUILD) && ctest --output-on-failure -L slow $(CTEST_ARGS)
 
 # The main job on the embedded defaults: ingest the sample catalog (images and captions) with the
-# shipped model into a data directory under build/, then search it. Running it again finds
-# everything unchanged and only searches.
+# shipped model into a data directory under build/ (running it again finds everything unchanged),
+# search it from the command line, then serve it until Ctrl-C (which answers what is queued and
+# checkpoints the index). DEMO_LISTEN=host:port when 8080 is taken. Uploads from the page need
+# the token printed before the server starts.
 DEMO_DATA    ?= $(BUILD)/demo-data
 DEMO_QUERIES ?= a red star|two blue squares|a small yellow circle on a black background
+DEMO_LISTEN  ?= 127.0.0.1:8080
 demo: build
 	@$(BUILD)/clipdex --log-level warn ingest --data $(DEMO_DATA) --captions samples/shapes/manifest.jsonl
 	@echo
 	@printf '%s\n' "$(DEMO_QUERIES)" | tr '|' '\n' | $(BUILD)/clipdex --log-level warn search --data $(DEMO_DATA) --stdin -k 5
+	@[ -s $(DEMO_DATA)/token ] || (umask 077; head -c 18 /dev/urandom | base64 | tr '+/' '-_' >$(DEMO_DATA)/token)
+	@echo; echo "upload token (the page's upload form, or Authorization: Bearer): $$(cat $(DEMO_DATA)/token)"
+	@exec $(BUILD)/clipdex --log-level warn serve --data $(DEMO_DATA) --listen $(DEMO_LISTEN) \
+	    --token-file $(DEMO_DATA)/token
 
 install: build
 	@cmake --install $(BUILD) --prefix $(PREFIX)
@@ -127,3 +135,9 @@ bench-report: build $(BENCH_FP32)
 	    --threads 2 --duration 3 --rounds 3 --json $(BENCH_REPORT_DIR)/overhead.json \
 	    | tee $(BENCH_REPORT_DIR)/overhead.txt; rc=$${PIPESTATUS[0]}; [ $$rc -le 1 ] || exit $$rc
 	@echo "bench report: $(BENCH_REPORT_DIR)/report.html (cards.json, tables.md, overhead.json)"
+
+# ---- the server benchmark (tools/bench/server_bench.sh; docs/server.md "Benchmark") ----
+# clipdex serve with the default model over 100k items (the sample catalog + synthetic vectors):
+# capacity, 2x and 10x open-loop overload, a batch flood against interactive latency, /healthz.
+bench-server: build
+	@tools/bench/server_bench.sh --build $(BUILD) $(BENCH_SERVER_ARGS)

@@ -159,8 +159,13 @@ int cdx_cmd_serve(int argc, char **argv)
         const char *colon = strrchr(sp.listen, ':');
         int host_len = colon ? (int)(colon - sp.listen) : 0;
         int any = host_len == 0 || strncmp(sp.listen, "0.0.0.0", (size_t)host_len) == 0;
-        printf("clipdex serve: http://%.*s:%d/  (Ctrl-C stops)\n", any ? 9 : host_len, any ? "127.0.0.1" : sp.listen,
-               cdx_server_port(srv));
+        char base[128];
+        snprintf(base, sizeof base, "http://%.*s:%d", any ? 9 : host_len, any ? "127.0.0.1" : sp.listen,
+                 cdx_server_port(srv));
+        printf("clipdex serve: %s/  (Ctrl-C stops)\n"
+               "  search from a shell: curl -s %s/v1/search -H 'Content-Type: application/json' "
+               "-d '{\"text\": \"a red circle\", \"k\": 3}'\n",
+               base, base);
         fflush(stdout);
         rc = cdx_server_run(srv);
     }
@@ -170,8 +175,10 @@ int cdx_cmd_serve(int argc, char **argv)
     cdx_server_close(srv);
     cdx_encoder_close(enc);
     cdx_store_close(store);
-    if (served)
-        cdx_log_info("serve", "stopped; %s closed", data);
+    if (served && rc == CDX_OK) {
+        printf("clipdex serve: stopped; %s closed (index checkpointed)\n", data);
+        fflush(stdout);
+    }
     cdx_contract_close(contract);
     if (rc != CDX_OK) {
         fprintf(stderr, "clipdex serve: %s\n", cdx_errbuf_msg(&eb));
