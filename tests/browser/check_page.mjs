@@ -39,16 +39,31 @@ const chrome = spawn(process.env.CHROMIUM || "chromium", [
 let chromeLog = "";
 chrome.stderr.on("data", (d) => { chromeLog += d; });
 
+// Once: the verdict decides the exit code. Chromium's helper processes may
+// still write into the profile for a moment after the kill, so removing it
+// retries and, if it still fails, leaves the directory rather than turning a
+// passing check into a crash.
+let finished = false;
 function finish(code, out) {
+  if (finished) return;
+  finished = true;
   try { chrome.kill("SIGKILL"); } catch { /* already gone */ }
-  setTimeout(() => { rmSync(profile, { recursive: true, force: true }); process.exit(code); }, 200);
   if (out) console.log(JSON.stringify(out, null, 1));
+  setTimeout(() => {
+    try {
+      rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+    } catch (e) {
+      console.error(`check_page: could not remove ${profile}: ${e.code || e}`);
+    }
+    process.exit(code);
+  }, 200);
 }
 const deadline = setTimeout(() => {
   console.error(`check_page: timed out after ${timeoutMs} ms; chromium said:\n${chromeLog.slice(-2000)}`);
   finish(2);
 }, timeoutMs);
 chrome.on("exit", (code) => {
+  if (finished) return;
   console.error(`check_page: chromium exited (${code}):\n${chromeLog.slice(-2000)}`);
   finish(2);
 });
