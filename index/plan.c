@@ -49,10 +49,10 @@ int64_t cdx_plan_train_size(const cdx_index_spec *s, int64_t n)
     int64_t want;
     switch (s->kind) {
     case CDX_INDEX_IVF:
-        want = CDX_MAX((int64_t)s->nlist * 50, 20000);
+        want = CDX_MAX((int64_t)s->nlist * 30, 20000);
         break;
     case CDX_INDEX_IVFPQ:
-        want = CDX_MAX((int64_t)s->nlist * 50, 65536);
+        want = CDX_MAX((int64_t)s->nlist * 30, 65536);
         break;
     case CDX_INDEX_SQ8:
         want = 20000;
@@ -145,7 +145,7 @@ static int measure(const cdx_vindex *v, const float *queries, int32_t nq, const 
 int cdx_plan_tune(cdx_vindex *v, const float *queries, int32_t nq, const int64_t *truth, double target,
                   int32_t threads, cdx_fetch_fn fetch, void *fctx, cdx_tune_result *out, cdx_errbuf *eb)
 {
-    static const int32_t hnsw_efforts[] = {10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024};
+    static const int32_t hnsw_efforts[] = {10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096};
     static const int32_t ivf_efforts[] = {1, 2, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 512, 1024};
     int32_t ivf_list[CDX_ARRAY_LEN(ivf_efforts) + 1];
     memset(out, 0, sizeof *out);

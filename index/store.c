@@ -253,7 +253,8 @@ static int fetch_exact(void *ctx, const int64_t *ids, int32_t n, float *out, uin
 
 /* Tunes an approximate index's search parameter on a sample of the space's
  * own vectors (recall@10 >= 0.95 at the smallest effort). */
-static int tune_space(cdx_store *s, int32_t space, cdx_vindex *vx, int32_t nq, cdx_tune_result *res, cdx_errbuf *eb)
+static int tune_space(cdx_store *s, int32_t space, cdx_vindex *vx, int32_t nq, cdx_tune_result *res,
+                      cdx_vindex *rival, cdx_tune_result *rival_res, cdx_errbuf *eb)
 {
     int32_t dim = s->stamp.dim;
     float *q = malloc(sizeof(float) * (size_t)nq * (size_t)dim);
@@ -266,6 +267,8 @@ static int tune_space(cdx_store *s, int32_t space, cdx_vindex *vx, int32_t nq, c
     fetch_ctx fc = {s, space};
     if (rc == CDX_OK)
         rc = cdx_plan_tune(vx, q, (int32_t)got, truth, 0.95, 1, fetch_exact, &fc, res, eb);
+    if (rc == CDX_OK && rival) /* measured on the same queries */
+        rc = cdx_plan_tune(rival, q, (int32_t)got, truth, 0.95, 1, fetch_exact, &fc, rival_res, eb);
     free(q);
     free(truth);
     return rc;
@@ -315,12 +318,37 @@ static int build_space(cdx_store *s, int32_t space, cdx_vindex **out, int32_t *a
         goto done;
     }
     if (*auto_spec && cdx_index_spec_effort(&spec) > 0 && n > 0) {
-        cdx_tune_result tr;
-        if ((rc = tune_space(s, space, vx, (int32_t)CDX_MIN(n, 500), &tr, eb)) != CDX_OK)
+        /* Tuned, and measured against exact search on the same queries when
+         * that fits the budget too: on data without structure (random
+         * vectors, say) a graph needs so large an efSearch that a scan is
+         * faster, and auto picks the faster of the two that reach the target. */
+        cdx_index_spec fs = cdx_index_spec_default(CDX_INDEX_FLAT);
+        cdx_vindex *flat = NULL;
+        cdx_tune_result tr, fr;
+        if (cdx_plan_memory(&fs, n, s->stamp.dim) <= s->params.memory_budget &&
+            ((rc = cdx_vindex_create(&fs, s->stamp.dim, &flat, eb)) != CDX_OK ||
+             (rc = add_rows(s, space, flat, 0, *seq, eb)) != CDX_OK)) {
+            cdx_vindex_free(flat);
             goto done;
+        }
+        rc = tune_space(s, space, vx, (int32_t)CDX_MIN(n, 500), &tr, flat, &fr, eb);
+        if (rc != CDX_OK) {
+            cdx_vindex_free(flat);
+            goto done;
+        }
         cdx_index_spec_format(cdx_vindex_spec(vx), text, sizeof text);
-        if (tr.chosen < 0)
-            cdx_log_warn("index", "%s: no search effort reached recall@10 0.95; using the best found", text);
+        double approx_ms = tr.chosen >= 0 ? tr.points[tr.chosen].p50_ms : 1e300;
+        if (flat && fr.points[0].p50_ms <= approx_ms) {
+            cdx_log_info("index", "auto: %s reaches recall@10 0.95 at p50 %.3f ms, exact search takes %.3f ms: exact",
+                         text, approx_ms < 1e300 ? approx_ms : -1.0, fr.points[0].p50_ms);
+            cdx_vindex_free(vx);
+            vx = flat;
+            cdx_index_spec_format(cdx_vindex_spec(vx), text, sizeof text);
+        } else {
+            cdx_vindex_free(flat);
+            if (tr.chosen < 0)
+                cdx_log_warn("index", "%s: no search effort reached recall@10 0.95; using the best found", text);
+        }
     }
     cdx_log_info("index", "built %s index %s: %lld vectors in %.1f s", space_names[space], text, (long long)n,
                  (double)(cdx_clock_ns() - t0) / 1e9);
@@ -1175,7 +1203,7 @@ int cdx_store_try_spec(cdx_store *s, int32_t space, const cdx_index_spec *spec, 
                             (long long)cdx_plan_min_train(spec));
     if (rc == CDX_OK) {
         *memory = cdx_vindex_memory(vx);
-        rc = tune_space(s, space, vx, nq, res, eb);
+        rc = tune_space(s, space, vx, nq, res, NULL, NULL, eb);
     }
     cdx_vindex_free(vx);
     return rc;
