@@ -24,11 +24,13 @@ static int usage(void)
            "                     [--providers SPEC] [--text-providers SPEC] [--max-connections N]\n"
            "                     [--deadline-ms N] [--batch-deadline-ms N] [--queue N] [--workers N]\n"
            "                     [--batch-queue N] [--encoder-slots N] [--k-max N] [--threads SPEC]\n"
+           "                     [--batch-chunk N] [--batch-nice N]\n"
            "Serves search, rerank and embed over HTTP, the item routes, /metrics and a search page at /.\n"
            "Binds to loopback unless --listen names another address. Write routes (uploads, deletes)\n"
            "need the token in --token-file (sent as 'Authorization: Bearer <token>'); without one they\n"
            "answer 403. --deadline-ms is the default deadline of search and rerank; clients may lower\n"
-           "it with X-Deadline-Ms. --threads (or CDX_THREADS) overrides the thread budget: cores=,ort=,omp=,...\n"
+           "it with X-Deadline-Ms. --providers defaults to 'cpu:spin=off' (ORT threads do not spin\n"
+           "between runs: the towers share the cores with the request workers). --threads (or CDX_THREADS) overrides the thread budget: cores=,ort=,omp=,...\n"
            "Uploads (POST /v1/items) go through the same path as clipdex ingest; a bad image is refused\n"
            "with its reason and recorded under clipdex failures list. Ctrl-C stops the server cleanly:\n"
            "queued requests are answered, running ones finish, the index is checkpointed.\n");
@@ -79,12 +81,14 @@ int cdx_cmd_serve(int argc, char **argv)
         {"batch-deadline-ms", required_argument, NULL, 'B'}, {"queue", required_argument, NULL, 'q'},
         {"workers", required_argument, NULL, 'w'},      {"batch-queue", required_argument, NULL, 'Q'},
         {"encoder-slots", required_argument, NULL, 'e'}, {"k-max", required_argument, NULL, 'k'},
-        {"threads", required_argument, NULL, 'j'},      {"help", no_argument, NULL, 'h'},
+        {"threads", required_argument, NULL, 'j'},      {"batch-chunk", required_argument, NULL, 'C'},
+        {"batch-nice", required_argument, NULL, 'N'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *data = NULL, *token_file = NULL, *contract_path = NULL, *threads_spec = getenv("CDX_THREADS");
     cdx_server_params sp = cdx_server_default_params();
     cdx_encoder_params ep = cdx_encoder_default_params();
-    int c, bad = 0;
+    int c, bad = 0, workers_given = 0, slots_given = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1 && !bad) {
         switch (c) {
@@ -98,11 +102,13 @@ int cdx_cmd_serve(int argc, char **argv)
         case 'D': bad = int_arg("--deadline-ms", optarg, 1, 3600000, &sp.interactive_deadline_ms); break;
         case 'B': bad = int_arg("--batch-deadline-ms", optarg, 1, 3600000, &sp.batch_deadline_ms); break;
         case 'q': bad = int_arg("--queue", optarg, 1, 100000, &sp.interactive_capacity); break;
-        case 'w': bad = int_arg("--workers", optarg, 1, 64, &sp.interactive_workers); break;
+        case 'w': bad = int_arg("--workers", optarg, 1, 64, &sp.interactive_workers), workers_given = 1; break;
         case 'Q': bad = int_arg("--batch-queue", optarg, 1, 100000, &sp.batch_capacity); break;
-        case 'e': bad = int_arg("--encoder-slots", optarg, 1, 64, &sp.encoder_slots); break;
+        case 'e': bad = int_arg("--encoder-slots", optarg, 1, 64, &sp.encoder_slots), slots_given = 1; break;
         case 'k': bad = int_arg("--k-max", optarg, 1, 100000, &sp.k_max); break;
         case 'j': threads_spec = optarg; break;
+        case 'C': bad = int_arg("--batch-chunk", optarg, 1, 1024, &sp.batch_chunk); break;
+        case 'N': bad = int_arg("--batch-nice", optarg, 0, 19, &sp.batch_nice); break;
         case 'h': return usage();
         default: return cdx_cli_usage_error("serve", "see clipdex serve --help");
         }
@@ -139,6 +145,23 @@ int cdx_cmd_serve(int argc, char **argv)
     cdx_threads_budget budget;
     cdx_threads_plan(&tp, &budget);
     cdx_threads_apply(&budget);
+    /* As many encoder calls at once as the cores hold (each on ort_intra
+     * threads); with two or more, one is kept for interactive work, so a
+     * batch flood never makes a search wait for the encoder. */
+    if (!slots_given)
+        sp.encoder_slots = budget.cores / budget.ort_intra > 1 ? budget.cores / budget.ort_intra : 1;
+    if (!workers_given)
+        sp.interactive_workers = budget.workers;
+
+    /* ORT's intra-op threads spin after each run by default. In a server two
+     * sessions (image and text tower) take turns and share the cores with the
+     * request workers and the event loop: the spinning threads of one tower
+     * steal the CPU the other tower's run, a search or a refusal needs (the
+     * batch-flood benchmark in docs/server.md measured interactive p99 ~2x
+     * lower without). So serving defaults to no spinning; --providers says
+     * otherwise. */
+    if (!ep.vision_providers)
+        ep.vision_providers = "cpu:spin=off";
 
     cdx_contract *contract = NULL;
     cdx_encoder *enc = NULL;

@@ -132,14 +132,18 @@ void cdx_threads_plan(const cdx_threads_params *p, cdx_threads_budget *out)
         out->cores = cdx_threads_usable_cores(out->cores_source, sizeof out->cores_source);
     }
     int32_t c = out->cores;
-    int32_t workers = 1, omp = 1, blas = 1;
+    int32_t workers = 1, omp = 1, blas = 1, ort = c;
     switch (in.role) {
     case CDX_THREADS_ROLE_INGEST: workers = (c + 1) / 2; break;
-    case CDX_THREADS_ROLE_SERVE: workers = c; break;
+    /* A server runs many small calls at once: one core per call and as many
+     * calls as cores (the server's encoder slots) beats one call on every
+     * core, whose threads meet at every operator and wait for each other on
+     * a busy machine (docs/server.md, "Benchmark"). */
+    case CDX_THREADS_ROLE_SERVE: workers = c, ort = 1; break;
     case CDX_THREADS_ROLE_TOOL: omp = c, blas = c; break;
     }
     uint32_t *ov = &out->overridden;
-    out->ort_intra = pick(in.ort_intra, c, CDX_THREADS_FIELD_ORT_INTRA, ov);
+    out->ort_intra = pick(in.ort_intra, ort, CDX_THREADS_FIELD_ORT_INTRA, ov);
     out->ort_inter = pick(in.ort_inter, 1, CDX_THREADS_FIELD_ORT_INTER, ov);
     out->workers = pick(in.workers, workers, CDX_THREADS_FIELD_WORKERS, ov);
     out->vips = pick(in.vips, 1, CDX_THREADS_FIELD_VIPS, ov);

@@ -11,6 +11,9 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -69,6 +72,10 @@ static int64_t estimated_wait_locked(const cdx_admission *a)
 static void *worker_main(void *arg)
 {
     cdx_admission *a = arg;
+    /* Linux keeps a niceness per thread: lowering this worker's priority
+     * (never refused) leaves the CPU to the other queues' workers first. */
+    if (a->p.nice > 0 && setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), a->p.nice) != 0)
+        cdx_log_warn("admission", "queue %s: cannot lower the workers' priority (nice %d)", a->name, a->p.nice);
     pthread_mutex_lock(&a->mu);
     for (;;) {
         while (a->count == 0 && !a->closed)
@@ -108,7 +115,7 @@ int cdx_admission_open(const cdx_admission_params *p, cdx_admission_run_fn run, 
 {
     *out = NULL;
     if (p->capacity < 1 || p->workers < 1 || p->workers > 256 || !(p->ewma_alpha > 0 && p->ewma_alpha <= 1) ||
-        p->initial_service_ms < 0)
+        p->initial_service_ms < 0 || p->nice < 0 || p->nice > 19)
         return cdx_errbuf_set(eb, CDX_ERR_INVAL,
                               "admission queue %s: capacity (%d) and workers (%d) must be >= 1, ewma_alpha in (0,1]",
                               p->name ? p->name : "?", p->capacity, p->workers);

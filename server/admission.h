@@ -38,6 +38,7 @@ typedef struct cdx_admission_params {
     int32_t workers;             /* worker threads (default 2) */
     double initial_service_ms;   /* service estimate before anything ran (default 5) */
     double ewma_alpha;           /* weight of the newest run in the estimate (default 0.1) */
+    int32_t nice;                /* the workers' scheduling niceness, 0..19 (default 0: as the process) */
 } cdx_admission_params;
 
 cdx_admission_params cdx_admission_default_params(void);

@@ -62,6 +62,7 @@ cdx_server_params cdx_server_default_params(void)
         .k_max = 1000,
         .max_inputs = 256,
         .thumb_size = 256,
+        .batch_nice = 0,
     };
 }
 
@@ -614,7 +615,7 @@ static int check_params(const cdx_server_params *p, cdx_errbuf *eb)
     if (p->max_connections < 1 || p->max_header_bytes < 256 || p->max_body_bytes < 1024 ||
         p->max_query_body_bytes < 1024 || p->read_timeout_ms < 1 || p->write_timeout_ms < 1 ||
         p->interactive_deadline_ms < 1 || p->batch_deadline_ms < 1 || p->io_deadline_ms < 1 || p->encoder_slots < 1 ||
-        p->batch_chunk < 1 || p->k_max < 1 || p->max_inputs < 1 || p->thumb_size < 16 || p->thumb_size > 2048)
+        p->batch_chunk < 1 || p->batch_nice < 0 || p->batch_nice > 19 || p->k_max < 1 || p->max_inputs < 1 || p->thumb_size < 16 || p->thumb_size > 2048)
         return cdx_errbuf_set(eb, CDX_ERR_INVAL,
                               "server parameters out of range (limits, timeouts and deadlines must be positive, "
                               "thumbnail size 16..2048)");
@@ -705,15 +706,16 @@ int cdx_server_open(const cdx_server_params *p, cdx_encoder *encoder, const cdx_
         ap.workers = lanes[i].lane == CDX_LANE_INTERACTIVE ? p->interactive_workers
                      : lanes[i].lane == CDX_LANE_BATCH   ? p->batch_workers
                                                          : p->io_workers;
+        ap.nice = lanes[i].lane == CDX_LANE_BATCH ? p->batch_nice : 0;
         if ((rc = cdx_admission_open(&ap, lane_run, lane_drop, s, &s->lanes[lanes[i].lane], eb)) != CDX_OK)
             goto fail;
     }
     cdx_log_info("http", "listening on http://%s:%d/ (token %s; %d connections at most; queues: interactive %d/%d workers, "
-                 "batch %d/%d, io %d/%d; deadlines %d/%d/%d ms)",
+                 "batch %d/%d, io %d/%d; deadlines %d/%d/%d ms; encoder slots %d%s)",
                  p->listen[0] == '[' ? p->listen : "127.0.0.1", s->port, s->has_token ? "set" : "not set",
                  p->max_connections, p->interactive_capacity, p->interactive_workers, p->batch_capacity,
                  p->batch_workers, p->io_capacity, p->io_workers, p->interactive_deadline_ms, p->batch_deadline_ms,
-                 p->io_deadline_ms);
+                 p->io_deadline_ms, p->encoder_slots, p->encoder_slots > 1 ? ", 1 kept for interactive" : "");
     *out = s;
     return CDX_OK;
 fail:

@@ -87,14 +87,44 @@ static int embed_texts(qctx *q, enum cdx_gate_class cls, const char *const *text
     return CDX_OK;
 }
 
+/* Images: decoded and preprocessed outside the gate (the request's own
+ * thread, so libvips work never holds the encoder), then the tower through
+ * the gate on up to chunk tensors at a time (the preemption grain). images[i]
+ * of lens[i] bytes; names[i] labels errors (NULL: "images[i]"). */
+static int embed_images(qctx *q, enum cdx_gate_class cls, const uint8_t *const *images, const size_t *lens,
+                        const char *const *names, int32_t n, float *out, int32_t chunk)
+{
+    const cdx_preprocess *pp = cdx_encoder_preprocess(q->s->enc);
+    size_t floats = cdx_preprocess_tensor_floats(pp);
+    float *tensors = cdx_arena_alloc(q->a, (size_t)CDX_MIN(chunk, n) * floats * sizeof *tensors);
+    if (n > 0 && !tensors)
+        return cdx_errbuf_set(&q->eb, CDX_ERR_NOMEM, "out of memory for %d image tensors", CDX_MIN(chunk, n));
+    for (int32_t i = 0; i < n; i += chunk) {
+        int32_t m = CDX_MIN(chunk, n - i);
+        int64_t t0 = cdx_clock_ns();
+        for (int32_t j = 0; j < m; j++) {
+            char name[32];
+            snprintf(name, sizeof name, "images[%d]", i + j);
+            int rc = cdx_preprocess_buffer(pp, images[i + j], lens[i + j], names ? names[i + j] : name,
+                                           tensors + (size_t)j * floats, floats, NULL, &q->eb);
+            if (rc != CDX_OK)
+                return rc;
+        }
+        q->job->encode_ns += cdx_clock_ns() - t0;
+        cdx_server_encoder_enter(q->s, cls);
+        t0 = cdx_clock_ns();
+        int rc = cdx_encoder_embed_pixels(q->s->enc, tensors, m, out + (size_t)i * q->spec->dim, &q->eb);
+        q->job->encode_ns += cdx_clock_ns() - t0;
+        cdx_server_encoder_leave(q->s, cls);
+        if (rc != CDX_OK)
+            return rc;
+    }
+    return CDX_OK;
+}
+
 static int embed_image(qctx *q, enum cdx_gate_class cls, const uint8_t *data, size_t len, const char *name, float *out)
 {
-    cdx_server_encoder_enter(q->s, cls);
-    int64_t t0 = cdx_clock_ns();
-    int rc = cdx_encoder_embed_image_buffer(q->s->enc, data, len, name, out, NULL, &q->eb);
-    q->job->encode_ns += cdx_clock_ns() - t0;
-    cdx_server_encoder_leave(q->s, cls);
-    return rc;
+    return embed_images(q, cls, &data, &len, &name, 1, out, 1);
 }
 
 /* The query as a vector; answers the job itself on failure. */
@@ -467,11 +497,16 @@ void cdx_route_embed(cdx_job *job)
     for (int32_t i = 0; i < r.n && r.inputs[i].kind == CDX_INPUT_TEXT; i++, n_text++)
         texts[i] = r.inputs[i].text, lens[i] = r.inputs[i].text_len;
     rc = embed_texts(&q, CDX_GATE_BATCH, texts, lens, n_text, out, q.s->p.batch_chunk);
-    for (int32_t i = n_text; rc == CDX_OK && i < r.n; i++) {
-        char name[32];
-        snprintf(name, sizeof name, "images[%d]", i - n_text);
-        rc = embed_image(&q, CDX_GATE_BATCH, r.inputs[i].image, r.inputs[i].image_len, name, out + (size_t)i * dim);
-    }
+    int32_t n_img = r.n - n_text;
+    const uint8_t **imgs = cdx_arena_alloc(q.a, (size_t)CDX_MAX(n_img, 1) * sizeof *imgs);
+    size_t *img_lens = cdx_arena_alloc(q.a, (size_t)CDX_MAX(n_img, 1) * sizeof *img_lens);
+    if (rc == CDX_OK && (!imgs || !img_lens))
+        rc = cdx_errbuf_set(&q.eb, CDX_ERR_NOMEM, "out of memory");
+    for (int32_t i = 0; rc == CDX_OK && i < n_img; i++)
+        imgs[i] = r.inputs[n_text + i].image, img_lens[i] = r.inputs[n_text + i].image_len;
+    if (rc == CDX_OK)
+        rc = embed_images(&q, CDX_GATE_BATCH, imgs, img_lens, NULL, n_img, out + (size_t)n_text * dim,
+                          q.s->p.batch_chunk);
     if (rc != CDX_OK) {
         encode_error(job, rc, &q.eb);
         goto done;

@@ -75,6 +75,9 @@ typedef struct cdx_server_params {
     int32_t thumb_size;            /* thumbnail's longest side in pixels (default 256) */
     int32_t handle_signals;        /* SIGINT/SIGTERM stop cdx_server_run (default 0) */
     int32_t fault_encode_delay_ms; /* tests only: sleep this long inside each encoder call (default 0) */
+    int32_t batch_nice;            /* niceness of the batch workers (embed, uploads), 0..19: their decoding and
+                                      encoding yield the CPU to interactive work. Default 0: on a shared machine
+                                      any other process outranks them too, and a flood can starve (measured) */
 } cdx_server_params;
 
 cdx_server_params cdx_server_default_params(void);

@@ -30,6 +30,7 @@ static void plan_roles(void **state)
     p.role = CDX_THREADS_ROLE_SERVE;
     cdx_threads_plan(&p, &b);
     assert_int_equal(b.workers, 8);
+    assert_int_equal(b.ort_intra, 1); /* one core per encoder call, as many calls as cores */
     assert_int_equal(b.omp, 1);
 
     p.role = CDX_THREADS_ROLE_TOOL;
