@@ -145,13 +145,14 @@ int cdx_cmd_serve(int argc, char **argv)
     cdx_threads_budget budget;
     cdx_threads_plan(&tp, &budget);
     cdx_threads_apply(&budget);
-    /* As many encoder calls at once as the cores hold (each on ort_intra
-     * threads); with two or more, one is kept for interactive work, so a
-     * batch flood never makes a search wait for the encoder. */
-    if (!slots_given)
-        sp.encoder_slots = budget.cores / budget.ort_intra > 1 ? budget.cores / budget.ort_intra : 1;
+    /* Interactive workers as the budget says (one per core), and an encoder
+     * slot for each of them plus one for the batch lane's worker: a search
+     * never waits for the encoder behind batch work, and the batch worker's
+     * lower priority (batch_nice) decides who gets the CPU instead. */
     if (!workers_given)
         sp.interactive_workers = budget.workers;
+    if (!slots_given)
+        sp.encoder_slots = sp.interactive_workers + sp.batch_workers;
 
     /* ORT's intra-op threads spin after each run by default. In a server two
      * sessions (image and text tower) take turns and share the cores with the

@@ -62,7 +62,7 @@ cdx_server_params cdx_server_default_params(void)
         .k_max = 1000,
         .max_inputs = 256,
         .thumb_size = 256,
-        .batch_nice = 0,
+        .batch_nice = 10,
     };
 }
 

@@ -68,7 +68,8 @@ typedef struct cdx_server_params {
     int32_t interactive_deadline_ms; /* default deadline of search and rerank (default 1000) */
     int32_t batch_deadline_ms;     /* embed and uploads (default 30000) */
     int32_t io_deadline_ms;        /* item routes and thumbnails (default 5000) */
-    int32_t encoder_slots;         /* encoder calls at once (default 1) */
+    int32_t encoder_slots;         /* encoder calls at once (default 1; serve: interactive + batch workers, so a
+                                      search never waits for the encoder behind batch work) */
     int32_t batch_chunk;           /* rows per encoder call for batch work: the preemption grain (default 8) */
     int32_t k_max;                 /* largest k (default 1000) */
     int32_t max_inputs;            /* texts/images per embed request, candidates per rerank (default 256) */
@@ -76,8 +77,8 @@ typedef struct cdx_server_params {
     int32_t handle_signals;        /* SIGINT/SIGTERM stop cdx_server_run (default 0) */
     int32_t fault_encode_delay_ms; /* tests only: sleep this long inside each encoder call (default 0) */
     int32_t batch_nice;            /* niceness of the batch workers (embed, uploads), 0..19: their decoding and
-                                      encoding yield the CPU to interactive work. Default 0: on a shared machine
-                                      any other process outranks them too, and a flood can starve (measured) */
+                                      encoding yield the CPU to interactive work (default 10). Every other process
+                                      of the machine outranks them too: on a busy shared host batch slows first. */
 } cdx_server_params;
 
 cdx_server_params cdx_server_default_params(void);
