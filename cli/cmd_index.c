@@ -247,6 +247,66 @@ static int action_tune(const index_opts *o, cdx_store *s)
     return 0;
 }
 
+static void bench_row(const index_opts *o, json_t *rows, const char *asked, const cdx_ibench_result *r, int64_t n,
+                      const char *auto_choice, const char *why)
+{
+    if (o->as_json) {
+        json_t *row = json_pack("{s:s, s:s, s:f, s:f, s:f, s:f, s:f, s:I, s:I, s:f, s:f}", "asked", asked, "spec", r->spec,
+                                "recall_at_10", r->recall_at_10, "p50_ms", r->p50_ms, "p99_ms", r->p99_ms,
+                                "batch_p50_ms", r->batch_p50_ms, "batch_p99_ms", r->batch_p99_ms, "memory_bytes",
+                                (json_int_t)r->memory_bytes, "rss_delta_bytes", (json_int_t)r->rss_delta_bytes,
+                                "build_s", r->build_s, "bytes_per_vector", (double)r->memory_bytes / (double)n);
+        if (auto_choice) {
+            json_object_set_new(row, "auto_choice", json_string(auto_choice));
+            json_object_set_new(row, "why", json_string(why));
+        }
+        json_array_append_new(rows, row);
+        return;
+    }
+    printf("%-44s %7.4f %8.3f %8.3f %9.3f %9.3f %9.1f %8.1f\n", r->spec, r->recall_at_10, r->p50_ms, r->p99_ms,
+           r->batch_p50_ms, r->batch_p99_ms, mib(r->memory_bytes), r->build_s);
+    if (auto_choice)
+        printf("  auto chose %s: %s\n", auto_choice, why);
+    fflush(stdout);
+}
+
+/* `auto` as the store decides it: the planned kind, tuned; then, when exact
+ * search fits the budget too and the plan was not exact already, exact
+ * search measured on the same queries, and the faster of the two that reach
+ * the target kept (cdx_plan_prefer_exact). Both rows are reported. */
+static int bench_auto(const index_opts *o, cdx_ibench_data *d, const cdx_ibench_params *p, json_t *rows,
+                      cdx_ibench_result *flat, int *have_flat, cdx_errbuf *eb)
+{
+    char why[640], plan_why[256], text[CDX_INDEX_SPEC_MAX];
+    uint64_t budget = budget_of(o);
+    cdx_index_spec spec = cdx_plan_auto(p->n, p->dim, budget, plan_why, sizeof plan_why);
+    cdx_ibench_result r;
+    int rc = cdx_ibench_run(d, &spec, &r, eb);
+    if (rc != CDX_OK)
+        return rc;
+    cdx_index_spec fs = cdx_index_spec_default(CDX_INDEX_FLAT);
+    if (spec.kind == CDX_INDEX_FLAT || cdx_plan_memory(&fs, p->n, p->dim) > budget) {
+        snprintf(why, sizeof why, "%s", plan_why);
+        bench_row(o, rows, "auto", &r, p->n, r.spec, why);
+        return CDX_OK;
+    }
+    if (!*have_flat) {
+        if ((rc = cdx_ibench_run(d, &fs, flat, eb)) != CDX_OK)
+            return rc;
+        *have_flat = 1;
+    }
+    int exact = cdx_plan_prefer_exact(&r.tune, &flat->tune);
+    snprintf(text, sizeof text, "%s", exact ? flat->spec : r.spec);
+    if (r.tune.chosen >= 0)
+        snprintf(why, sizeof why, "%s; tuned, it reaches recall@10 %.2f at effort %d with p50 %.3f ms, exact search "
+                 "%.3f ms (tuning queries)", plan_why, p->target, r.tune.points[r.tune.chosen].effort,
+                 r.tune.points[r.tune.chosen].p50_ms, flat->tune.points[0].p50_ms);
+    else
+        snprintf(why, sizeof why, "%s; tuned, no effort reached recall@10 %.2f", plan_why, p->target);
+    bench_row(o, rows, "auto", &r, p->n, text, why);
+    return CDX_OK;
+}
+
 /* Synthetic: no data directory; random unit vectors made in memory. */
 static int action_bench(const index_opts *o, cdx_store *unused)
 {
@@ -270,28 +330,29 @@ static int action_bench(const index_opts *o, cdx_store *unused)
                "ground truth in %.1f s\n%-44s %7s %8s %8s %9s %9s %9s %8s\n",
                (long long)p.n, p.dim, p.queries, p.threads, cdx_ibench_data_seconds(d), "spec (tuned)", "recall",
                "p50 ms", "p99 ms", "b32 p50", "b32 p99", "MiB", "build s");
+    cdx_ibench_result flat; /* measured once, shared by `flat` and `auto` */
+    int have_flat = 0;
     for (char *save = NULL, *tok = strtok_r(cands, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
         cdx_index_spec spec;
         if ((rc = cdx_index_spec_parse(tok, &spec, &eb)) != CDX_OK)
             break;
-        if (spec.kind == CDX_INDEX_AUTO)
-            spec = cdx_plan_auto(p.n, p.dim, budget_of(o), NULL, 0);
-        cdx_ibench_result r;
-        if ((rc = cdx_ibench_run(d, &spec, &r, &eb)) != CDX_OK)
-            break;
-        if (o->as_json) {
-            json_array_append_new(rows, json_pack("{s:s, s:s, s:f, s:f, s:f, s:f, s:f, s:I, s:I, s:f, s:f}", "asked",
-                                                  tok, "spec", r.spec, "recall_at_10", r.recall_at_10, "p50_ms",
-                                                  r.p50_ms, "p99_ms", r.p99_ms, "batch_p50_ms", r.batch_p50_ms,
-                                                  "batch_p99_ms", r.batch_p99_ms, "memory_bytes",
-                                                  (json_int_t)r.memory_bytes, "rss_delta_bytes",
-                                                  (json_int_t)r.rss_delta_bytes, "build_s", r.build_s,
-                                                  "bytes_per_vector", (double)r.memory_bytes / (double)p.n));
-        } else {
-            printf("%-44s %7.4f %8.3f %8.3f %9.3f %9.3f %9.1f %8.1f\n", r.spec, r.recall_at_10, r.p50_ms, r.p99_ms,
-                   r.batch_p50_ms, r.batch_p99_ms, mib(r.memory_bytes), r.build_s);
-            fflush(stdout);
+        if (spec.kind == CDX_INDEX_AUTO) {
+            if ((rc = bench_auto(o, d, &p, rows, &flat, &have_flat, &eb)) != CDX_OK)
+                break;
+            continue;
         }
+        cdx_ibench_result r;
+        int plain_flat = spec.kind == CDX_INDEX_FLAT;
+        if (plain_flat && have_flat) {
+            r = flat;
+        } else if ((rc = cdx_ibench_run(d, &spec, &r, &eb)) != CDX_OK) {
+            break;
+        }
+        if (plain_flat && !have_flat) {
+            flat = r;
+            have_flat = 1;
+        }
+        bench_row(o, rows, tok, &r, p.n, NULL, NULL);
     }
     cdx_ibench_data_free(d);
     if (rc != CDX_OK) {

@@ -429,13 +429,16 @@ int cdx_flat_ids(const cdx_flat *f, int64_t *out)
     return CDX_OK;
 }
 
-static int reserve(cdx_flat *f, int64_t want)
+/* Room for want rows: exactly want when exact, else grown by half until it fits. */
+static int reserve(cdx_flat *f, int64_t want, int exact)
 {
     if (want <= f->cap)
         return CDX_OK;
     int64_t cap = f->cap ? f->cap : 1024;
     while (cap < want)
         cap += cap / 2;
+    if (exact)
+        cap = want;
     float *x = realloc(f->x, (size_t)cap * (size_t)f->dim * sizeof(float));
     if (!x)
         return CDX_ERR_NOMEM;
@@ -448,9 +451,11 @@ static int reserve(cdx_flat *f, int64_t want)
     return hgrow(f, (uint64_t)cap);
 }
 
+int cdx_flat_reserve(cdx_flat *f, int64_t n) { return reserve(f, n, 1); }
+
 int cdx_flat_add(cdx_flat *f, int64_t n, const float *x, const int64_t *ids)
 {
-    int rc = reserve(f, f->n + n);
+    int rc = reserve(f, f->n + n, 0);
     if (rc != CDX_OK)
         return rc;
     size_t row = (size_t)f->dim * sizeof(float);
@@ -515,7 +520,7 @@ int cdx_flat_read(cdx_read_fn r, void *ctx, int32_t dim, cdx_flat **out, cdx_err
         return cdx_errbuf_set(eb, CDX_ERR_CORRUPT, "flat index: header says %lld vectors of %lld dims, expected %d dims",
                               (long long)hdr[0], (long long)hdr[1], dim);
     cdx_flat *f;
-    if (cdx_flat_create(dim, &f) != CDX_OK || reserve(f, hdr[0]) != CDX_OK) {
+    if (cdx_flat_create(dim, &f) != CDX_OK || reserve(f, hdr[0], 1) != CDX_OK) {
         cdx_flat_free(f);
         return cdx_errbuf_set(eb, CDX_ERR_NOMEM, "flat index: no memory for %lld vectors", (long long)hdr[0]);
     }

@@ -29,6 +29,9 @@ int cdx_flat_contains(const cdx_flat *f, int64_t id);
 /* Copies the ids (cdx_flat_count of them) into out. */
 int cdx_flat_ids(const cdx_flat *f, int64_t *out);
 
+/* Room for n vectors in all, allocated exactly (a build that knows its count
+ * then holds no growth slack); adds past it grow by half. CDX_ERR_NOMEM. */
+int cdx_flat_reserve(cdx_flat *f, int64_t n);
 /* Adds n vectors; an id already present has its vector replaced. CDX_ERR_NOMEM. */
 int cdx_flat_add(cdx_flat *f, int64_t n, const float *x, const int64_t *ids);
 /* Removes the ids present; returns how many were. */

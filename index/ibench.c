@@ -174,6 +174,8 @@ int cdx_ibench_run(cdx_ibench_data *d, const cdx_index_spec *spec_in, cdx_ibench
             rc = cdx_vindex_train(v, nt, t, p->threads, eb);
         free(t);
     }
+    if (rc == CDX_OK) /* as the store's build, which knows its count */
+        rc = cdx_vindex_reserve(v, p->n, eb);
     for (int64_t i = 0; rc == CDX_OK && i < p->n; i += 65536) /* in chunks, as a catalog replay adds */
         rc = cdx_vindex_add(v, CDX_MIN(65536, p->n - i), d->x + i * p->dim, d->ids + i, p->threads, eb);
     if (rc != CDX_OK)

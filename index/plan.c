@@ -93,6 +93,15 @@ cdx_index_spec cdx_plan_auto(int64_t n, int32_t dim, uint64_t budget, char *why,
     return pq;
 }
 
+int cdx_plan_prefer_exact(const cdx_tune_result *approx, const cdx_tune_result *exact)
+{
+    if (!exact || exact->n_points < 1)
+        return 0;
+    if (approx->chosen < 0)
+        return 1;
+    return exact->points[0].p50_ms <= approx->points[approx->chosen].p50_ms;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;

@@ -60,6 +60,13 @@ typedef struct cdx_tune_result {
 int cdx_plan_tune(cdx_vindex *v, const float *queries, int32_t nq, const int64_t *truth, double target,
                   int32_t threads, cdx_fetch_fn fetch, void *fctx, cdx_tune_result *out, cdx_errbuf *eb);
 
+/* Auto's last step, once the planned approximate index is tuned and exact
+ * search was measured on the same queries (exact: its one point): 1 when
+ * exact search should be kept instead, because the approximate index missed
+ * the target or is no faster at it (on data without structure, random vectors
+ * say, a graph needs so large an efSearch that a scan wins). */
+int cdx_plan_prefer_exact(const cdx_tune_result *approx, const cdx_tune_result *exact);
+
 #ifdef __cplusplus
 }
 #endif

@@ -310,7 +310,7 @@ static int build_space(cdx_store *s, int32_t space, cdx_vindex **out, int32_t *a
             (rc = cdx_vindex_train(vx, got, sample, s->threads, eb)) != CDX_OK)
             goto done;
     }
-    if ((rc = add_rows(s, space, vx, 0, *seq, eb)) != CDX_OK)
+    if ((rc = cdx_vindex_reserve(vx, n, eb)) != CDX_OK || (rc = add_rows(s, space, vx, 0, *seq, eb)) != CDX_OK)
         goto done;
     if (cdx_vindex_count(vx) != n) {
         rc = cdx_errbuf_set(eb, CDX_ERR_CORRUPT, "index %s: built %lld entries from %lld vector rows",
@@ -327,6 +327,7 @@ static int build_space(cdx_store *s, int32_t space, cdx_vindex **out, int32_t *a
         cdx_tune_result tr, fr;
         if (cdx_plan_memory(&fs, n, s->stamp.dim) <= s->params.memory_budget &&
             ((rc = cdx_vindex_create(&fs, s->stamp.dim, &flat, eb)) != CDX_OK ||
+             (rc = cdx_vindex_reserve(flat, n, eb)) != CDX_OK ||
              (rc = add_rows(s, space, flat, 0, *seq, eb)) != CDX_OK)) {
             cdx_vindex_free(flat);
             goto done;
@@ -338,7 +339,7 @@ static int build_space(cdx_store *s, int32_t space, cdx_vindex **out, int32_t *a
         }
         cdx_index_spec_format(cdx_vindex_spec(vx), text, sizeof text);
         double approx_ms = tr.chosen >= 0 ? tr.points[tr.chosen].p50_ms : 1e300;
-        if (flat && fr.points[0].p50_ms <= approx_ms) {
+        if (flat && cdx_plan_prefer_exact(&tr, &fr)) {
             cdx_log_info("index", "auto: %s reaches recall@10 0.95 at p50 %.3f ms, exact search takes %.3f ms: exact",
                          text, approx_ms < 1e300 ? approx_ms : -1.0, fr.points[0].p50_ms);
             cdx_vindex_free(vx);

@@ -73,6 +73,13 @@ int cdx_vindex_train(cdx_vindex *v, int64_t n, const float *x, int32_t threads, 
     return v->flat ? CDX_OK : cdx_faiss_train(v->fx, n, x, threads, eb);
 }
 
+int cdx_vindex_reserve(cdx_vindex *v, int64_t n, cdx_errbuf *eb)
+{
+    if (!v->flat || cdx_flat_reserve(v->flat, n) == CDX_OK)
+        return CDX_OK;
+    return cdx_errbuf_set(eb, CDX_ERR_NOMEM, "flat index: out of memory for %lld vectors", (long long)n);
+}
+
 int cdx_vindex_add(cdx_vindex *v, int64_t n, const float *x, const int64_t *ids, int32_t threads, cdx_errbuf *eb)
 {
     if (v->flat) {

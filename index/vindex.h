@@ -31,6 +31,9 @@ void cdx_vindex_set_rerank(cdx_vindex *v, int32_t rerank);
 int32_t cdx_vindex_dim(const cdx_vindex *v);
 int cdx_vindex_is_trained(const cdx_vindex *v);
 int cdx_vindex_train(cdx_vindex *v, int64_t n, const float *x, int32_t threads, cdx_errbuf *eb);
+/* Room for n entries in all when the kind keeps its own rows (exact search:
+ * no growth slack after a build that knows its count); a no-op otherwise. */
+int cdx_vindex_reserve(cdx_vindex *v, int64_t n, cdx_errbuf *eb);
 /* ids must not be present: remove them first. */
 int cdx_vindex_add(cdx_vindex *v, int64_t n, const float *x, const int64_t *ids, int32_t threads, cdx_errbuf *eb);
 int cdx_vindex_remove(cdx_vindex *v, int64_t n, const int64_t *ids, int64_t *removed, cdx_errbuf *eb);

@@ -160,9 +160,14 @@ static void data_dir_commands(void **state)
     free(out);
 
     /* The synthetic bench. */
-    assert_int_equal(run(&out, "index bench --vectors 2000 --dim 16 --spec 'flat;ivf' --queries 20 --json"), 0);
+    assert_int_equal(run(&out, "index bench --vectors 2000 --dim 16 --spec 'flat;ivf;auto' --queries 20 --json"), 0);
     j = parse(out);
-    assert_int_equal(json_array_size(json_object_get(j, "results")), 2);
+    json_t *res = json_object_get(j, "results");
+    assert_int_equal(json_array_size(res), 3);
+    /* auto says what it chose and why (a scan of 2000 x 16 is cheap) */
+    assert_string_equal(json_string_value(json_object_get(json_array_get(res, 2), "auto_choice")), "flat");
+    assert_non_null(strstr(json_string_value(json_object_get(json_array_get(res, 2), "why")), "exact scan"));
+    assert_null(json_object_get(json_array_get(res, 0), "auto_choice"));
     json_decref(j);
     free(out);
 

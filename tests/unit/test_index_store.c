@@ -8,6 +8,7 @@
 
 #include "index/catalog.h"
 #include "index/flat.h"
+#include "index/plan.h"
 #include "index/sidecar.h"
 #include "index/spec.h"
 #include "index/store_internal.h"
@@ -95,6 +96,42 @@ static void flat_equals_brute_force(void **state)
     }
 }
 
+/* A build that reserves its count holds no growth slack; adding past the
+ * reservation still works (grown by half) and finds every row. */
+static void flat_reserve_is_exact(void **state)
+{
+    (void)state;
+    const int32_t dim = 16;
+    const int64_t n = 100000;
+    float *x = cdx_test_unit_vectors(n + 10, dim, 7);
+    int64_t *ids = malloc(sizeof(int64_t) * (size_t)(n + 10));
+    for (int64_t i = 0; i < n + 10; i++)
+        ids[i] = 5 + i * 3;
+    cdx_flat *grown, *exact;
+    assert_int_equal(cdx_flat_create(dim, &grown), CDX_OK);
+    assert_int_equal(cdx_flat_create(dim, &exact), CDX_OK);
+    assert_int_equal(cdx_flat_reserve(exact, n), CDX_OK);
+    for (int64_t i = 0; i < n; i += 65536) {
+        assert_int_equal(cdx_flat_add(grown, CDX_MIN(65536, n - i), x + i * dim, ids + i), CDX_OK);
+        assert_int_equal(cdx_flat_add(exact, CDX_MIN(65536, n - i), x + i * dim, ids + i), CDX_OK);
+    }
+    uint64_t row = (uint64_t)dim * 4 + 8, hash = (uint64_t)1 << 18; /* slots: a power of two >= 2n, 8 bytes */
+    assert_int_equal(cdx_flat_memory(exact), (uint64_t)n * row + hash * 8);
+    assert_true(cdx_flat_memory(grown) > cdx_flat_memory(exact) + (uint64_t)n / 4 * row); /* 1.5x steps overshoot */
+    assert_int_equal(cdx_flat_add(exact, 10, x + n * dim, ids + n), CDX_OK);
+    assert_int_equal(cdx_flat_count(exact), n + 10);
+    for (int64_t i = 0; i < n + 10; i += 997) {
+        int64_t got;
+        float sc;
+        assert_int_equal(cdx_flat_search(exact, 1, x + i * dim, 1, 1, &got, &sc), CDX_OK);
+        assert_int_equal(got, ids[i]);
+    }
+    cdx_flat_free(grown);
+    cdx_flat_free(exact);
+    free(ids);
+    free(x);
+}
+
 static void flat_remove_many_keeps_hash_consistent(void **state)
 {
     (void)state;
@@ -161,6 +198,39 @@ static void specs_parse_and_round_trip(void **state)
     cdx_index_spec_resolve(&pq, 1000000, 512);
     assert_int_equal(pq.nlist, 4000);
     assert_int_equal(pq.pq_m, 64);
+}
+
+/* auto's plan by count and budget, and its last step: exact search kept when
+ * the tuned approximate index misses the target or is no faster. */
+static void auto_plan_and_exact_rule(void **state)
+{
+    (void)state;
+    const uint64_t big = (uint64_t)64 << 30;
+    assert_int_equal(cdx_plan_auto(50000, 512, big, NULL, 0).kind, CDX_INDEX_FLAT);
+    assert_int_equal(cdx_plan_auto(100000, 512, big, NULL, 0).kind, CDX_INDEX_HNSW);
+    char why[256];
+    /* 1M x 512: HNSW needs ~2.3 GiB, exact 2 GiB; a 2 GiB budget takes IVF-PQ */
+    cdx_index_spec s = cdx_plan_auto(1000000, 512, (uint64_t)2 << 30, why, sizeof why);
+    assert_int_equal(s.kind, CDX_INDEX_IVFPQ);
+    assert_non_null(strstr(why, "IVF-PQ"));
+    cdx_index_spec fs = cdx_index_spec_default(CDX_INDEX_FLAT);
+    assert_true(cdx_plan_memory(&fs, 1000000, 512) <= (uint64_t)2 << 30);
+    /* too small even for 64-byte codes: the codes shrink */
+    s = cdx_plan_auto(1000000, 512, (uint64_t)40 << 20, NULL, 0);
+    assert_int_equal(s.kind, CDX_INDEX_IVFPQ);
+    assert_true(s.pq_m < 64);
+
+    cdx_tune_result approx = {.n_points = 2, .chosen = 1}, exact = {.n_points = 1, .chosen = 0};
+    approx.points[0] = (cdx_tune_point){.effort = 64, .recall_at_10 = 0.90, .p50_ms = 1.0};
+    approx.points[1] = (cdx_tune_point){.effort = 128, .recall_at_10 = 0.96, .p50_ms = 2.0};
+    exact.points[0] = (cdx_tune_point){.recall_at_10 = 1.0, .p50_ms = 5.0};
+    assert_false(cdx_plan_prefer_exact(&approx, &exact)); /* 2 ms at the target beats a 5 ms scan */
+    exact.points[0].p50_ms = 2.0;
+    assert_true(cdx_plan_prefer_exact(&approx, &exact)); /* a tie keeps exact */
+    exact.points[0].p50_ms = 50.0;
+    approx.chosen = -1;
+    assert_true(cdx_plan_prefer_exact(&approx, &exact)); /* the target missed: exact however slow */
+    assert_false(cdx_plan_prefer_exact(&approx, NULL));  /* nothing measured: keep the plan */
 }
 
 static cdx_store *open_store(const char *dir, const cdx_contract *c, const char *spec)
@@ -502,8 +572,10 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(flat_equals_brute_force),
+        cmocka_unit_test(flat_reserve_is_exact),
         cmocka_unit_test(flat_remove_many_keeps_hash_consistent),
         cmocka_unit_test(specs_parse_and_round_trip),
+        cmocka_unit_test(auto_plan_and_exact_rule),
         cmocka_unit_test(store_round_trip),
         cmocka_unit_test(foreign_contract_refused),
         cmocka_unit_test(bad_vectors_write_nothing),
