@@ -96,6 +96,7 @@ struct job {
     worker *workers;
     int32_t n_workers, fixed_workers;
     atomic_int active;
+    atomic_int tower_waiting; /* the image tower is waiting for a batch */
     pthread_mutex_t gate_mu;
     pthread_cond_t gate_cv;
     int gate_open_all;        /* end of stream: every worker drains */
@@ -300,16 +301,20 @@ static void *batcher_main(void *arg)
 {
     job *j = arg;
     batch *b = NULL;
-    /* A partial batch waits this long for more items before it goes: a slow
-     * source must not hold finished work back (and progress stays live). */
+    /* A partial batch goes after this long without new items, but only when
+     * the tower would otherwise sit idle (or it needs no tower run): a slow
+     * source must not hold finished work back, and a busy tower must not be
+     * handed small batches. */
     const int64_t idle_ns = 200 * 1000000LL;
     for (;;) {
         job_item *it;
         int r = b && b->n ? cdx_queue_pop_until(j->q[Q_READY], (void **)&it, cdx_clock_ns() + idle_ns)
                           : cdx_queue_pop(j->q[Q_READY], (void **)&it);
         if (r == CDX_ERR_TIMEOUT) {
-            cdx_queue_push(j->q[Q_EMBED], b);
-            b = NULL;
+            if (b->n_embed == 0 || (atomic_load(&j->tower_waiting) && cdx_queue_depth(j->q[Q_EMBED]) == 0)) {
+                cdx_queue_push(j->q[Q_EMBED], b);
+                b = NULL;
+            }
             continue;
         }
         if (r != CDX_OK)
@@ -351,7 +356,12 @@ static void *embed_main(void *arg)
     job *j = arg;
     cdx_threads_enter_omp();
     batch *b;
-    while (cdx_queue_pop(j->q[Q_EMBED], (void **)&b) == CDX_OK) {
+    for (;;) {
+        atomic_store(&j->tower_waiting, 1);
+        int r = cdx_queue_pop(j->q[Q_EMBED], (void **)&b);
+        atomic_store(&j->tower_waiting, 0);
+        if (r != CDX_OK)
+            break;
         int64_t t = cdx_clock_ns();
         cdx_errbuf eb = {0};
         int rc = CDX_OK;

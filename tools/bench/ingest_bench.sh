@@ -4,18 +4,19 @@
 # the ViT-B/32-size bench model:
 #   1. clipdex ingest images/s against the bare image tower on pre-decoded
 #      tensors at the same batch and threads, in the same process (before and
-#      after the job: the machine's load drifts);
-#   2. peak RSS: a short run against the full run, and RSS along the run
-#      (from --progress json);
-#   3. the Python pipeline clip-retrieval runs (tools/bench/clip_retrieval_ref.py:
-#      Pillow decode + resize, PyTorch forward, same weights) on the same files,
-#      with as many decode workers and threads.
+#      after each round: the machine's load drifts);
+#   2. the Python pipeline clip-retrieval runs (tools/bench/clip_retrieval_ref.py:
+#      Pillow decode + resize, PyTorch forward, same weights) on the round's
+#      files, with as many decode workers and threads, right after the round;
+#   3. peak RSS: all images in one process (RSS sampled along the way from
+#      --progress json) against a 100-image run.
 # Results: build/bench/ingest/results.json and a markdown table on stdout.
 #
 #   CDX_BENCH_CONTRACT  model contract (default models/bench-vit-b-32/contract.json)
 #   CDX_BENCH_CORPUS    image folder (default build/bench/corpus; generated when short)
 #   CDX_BENCH_IMAGES    corpus size (default 2000)
-#   CDX_BENCH_PY_LIMIT  images the Python pipeline runs on (default 400; it is a rate)
+#   CDX_BENCH_ROUND     images per round (default 500); CDX_BENCH_PY_ROUND Python's share (default 100)
+#   CDX_BENCH_BASELINE_S seconds of bare-tower timing before and after each round (default 15)
 #   CDX_BENCH_ARGS      extra clipdex ingest flags (e.g. "--threads ort=2,workers=1")
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -25,7 +26,6 @@ MK="$BUILD/tests/cdx_mkimages"
 CONTRACT="${CDX_BENCH_CONTRACT:-$ROOT/models/bench-vit-b-32/contract.json}"
 CORPUS="${CDX_BENCH_CORPUS:-$BUILD/bench/corpus}"
 N="${CDX_BENCH_IMAGES:-2000}"
-PY_LIMIT="${CDX_BENCH_PY_LIMIT:-400}"
 OUT="$BUILD/bench/ingest"
 PY=/usr/bin/python3
 read -r -a EXTRA <<<"${CDX_BENCH_ARGS:-}"
@@ -41,9 +41,9 @@ if [ "$have" -lt "$N" ]; then
     echo "bench: generating $N images (1-12 MP) into $CORPUS ..." >&2
     "$MK" --out "$CORPUS" --count "$N" --mp-min 1 --mp-max 12 --png 0.05 --webp 0.05 --seed 2026 --pool 12
 fi
-"$PY" - "$CORPUS" >"$OUT/corpus.json" <<'EOF'
+"$PY" - "$CORPUS" "$N" >"$OUT/corpus.json" <<'EOF'
 import json, os, sys
-d = sys.argv[1]; files = sorted(os.listdir(d)); size = sum(os.path.getsize(os.path.join(d, f)) for f in files)
+d = sys.argv[1]; files = sorted(os.listdir(d))[:int(sys.argv[2])]; size = sum(os.path.getsize(os.path.join(d, f)) for f in files)
 kinds = {}
 for f in files:
     k = os.path.splitext(f)[1][1:]; kinds[k] = kinds.get(k, 0) + 1
@@ -51,57 +51,77 @@ print(json.dumps({"images": len(files), "bytes": size, "formats": kinds}))
 EOF
 echo "bench: corpus $(cat "$OUT/corpus.json")" >&2
 
-run_ingest() { # run_ingest NAME ARGS...
-    local name="$1"; shift
-    rm -rf "$OUT/data-$name"
-    "$CLIPDEX" --log-level warn ingest --data "$OUT/data-$name" --contract "$CONTRACT" --json --progress json \
-        --progress-interval 2 "${EXTRA[@]}" "$@" >"$OUT/$name.json" 2>"$OUT/$name.progress"
-}
+# The machine is shared and its speed drifts, so the comparisons are made in rounds of
+# ROUND images, each against yardsticks measured right beside it: the bare tower in the
+# same process just before and after the round's ingest, and the Python pipeline on
+# PY_ROUND of the round's files right after.
+ROUND="${CDX_BENCH_ROUND:-500}"
+PY_ROUND="${CDX_BENCH_PY_ROUND:-100}"
+BASELINE_S="${CDX_BENCH_BASELINE_S:-15}"
+"$PY" -c 'import os,sys; d=sys.argv[1]; print("\n".join(sorted(os.path.join(d, f) for f in os.listdir(d))[:int(sys.argv[2])]))' \
+    "$CORPUS" "$N" >"$OUT/all.txt"
+split -l "$ROUND" -d -a 2 "$OUT/all.txt" "$OUT/round-"
+rm -rf "$OUT/data-rounds"
+: >"$OUT/rounds.jsonl"
+for m in "$OUT"/round-??; do
+    r="$(basename "$m")"
+    mv "$m" "$m.txt"
+    "$CLIPDEX" --log-level warn ingest --data "$OUT/data-rounds" --contract "$CONTRACT" --json --progress none \
+        --tower-baseline "$BASELINE_S" "${EXTRA[@]}" "$m.txt" >"$OUT/$r.json"
+    head -n "$PY_ROUND" "$m.txt" >"$m.py.txt"
+    read -r workers threads batch < <("$PY" -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["decode_workers"], j["ort_threads"], j["batch"])' "$OUT/$r.json")
+    "$PY" "$ROOT/tools/bench/clip_retrieval_ref.py" --model "$MODEL_DIR" --batch "$batch" --workers "$workers" \
+        --threads "$threads" $(cat "$m.py.txt") >"$OUT/$r.python.json"
+    "$PY" -c 'import json,sys; a=json.load(open(sys.argv[1])); b=json.load(open(sys.argv[2])); a["python"]=b; print(json.dumps(a))' \
+        "$OUT/$r.json" "$OUT/$r.python.json" >>"$OUT/rounds.jsonl"
+    echo "bench: $r: $(tail -1 "$OUT/rounds.jsonl" | "$PY" -c 'import json,sys; j=json.load(sys.stdin); print("ingest %.2f img/s, tower %.2f/%.2f, python %.2f" % (j["images_per_s"], j["tower_baseline_before"], j["tower_baseline_after"], j["python"]["images_per_s"]))')" >&2
+done
 
-# 1 + 2: the full corpus with the tower baseline before and after; a short run for RSS.
-run_ingest full --tower-baseline 20 "$CORPUS"
-run_ingest short --limit 200 "$CORPUS"
+# Memory: all the images in one process, RSS sampled along the way, against a short run.
+rm -rf "$OUT/data-full" "$OUT/data-short"
+"$CLIPDEX" --log-level warn ingest --data "$OUT/data-short" --contract "$CONTRACT" --json --progress none --limit 100 \
+    "${EXTRA[@]}" "$OUT/all.txt" >"$OUT/short.json"
+"$CLIPDEX" --log-level warn ingest --data "$OUT/data-full" --contract "$CONTRACT" --json --progress json \
+    --progress-interval 5 "${EXTRA[@]}" "$OUT/all.txt" >"$OUT/full.json" 2>"$OUT/full.progress"
 
-# 3: the Python pipeline with the decode workers and threads ingest ended with.
-workers="$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["decode_workers"])' "$OUT/full.json")"
-threads="$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["ort_threads"])' "$OUT/full.json")"
-batch="$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["batch"])' "$OUT/full.json")"
-"$PY" "$ROOT/tools/bench/clip_retrieval_ref.py" --model "$MODEL_DIR" --batch "$batch" --workers "$workers" \
-    --threads "$threads" --limit "$PY_LIMIT" "$CORPUS" >"$OUT/python.json"
-
-"$PY" - "$OUT" <<'EOF'
-import json, os, sys
+"$PY" - "$OUT" <<'EOF2'
+import json, os, statistics, sys
 out = sys.argv[1]
 load = lambda n: json.load(open(os.path.join(out, n)))
-full, short, py, corpus = load("full.json"), load("short.json"), load("python.json"), load("corpus.json")
-rss = []
-for line in open(os.path.join(out, "full.progress")):
-    if line.startswith("{") and '"progress"' in line:
-        p = json.loads(line); rss.append((p["done"], p["rss_bytes"]))
-base = (full["tower_baseline_before"] + full["tower_baseline_after"]) / 2
+rounds = [json.loads(l) for l in open(os.path.join(out, "rounds.jsonl"))]
+full, short, corpus = load("full.json"), load("short.json"), load("corpus.json")
+tower = [r["ingest_over_tower"] for r in rounds]
+vs_py = [r["images_per_s"] / r["python"]["images_per_s"] for r in rounds]
+rss = [(p["done"], p["rss_bytes"]) for p in (json.loads(l) for l in open(os.path.join(out, "full.progress"))
+                                               if l.startswith("{") and '"progress"' in l)]
 res = {
     "corpus": corpus,
-    "ingest_images_per_s": full["images_per_s"],
-    "tower_baseline_images_per_s": [full["tower_baseline_before"], full["tower_baseline_after"]],
-    "ingest_over_tower": full["images_per_s"] / base,
-    "python_images_per_s": py["images_per_s"],
-    "ingest_over_python": full["images_per_s"] / py["images_per_s"],
-    "peak_rss_mib": {"200 images": short["peak_rss_bytes"] / 2**20, "%d images" % full["seen"]: full["peak_rss_bytes"] / 2**20},
-    "rss_mib_along_run": [(d, round(r / 2**20, 1)) for d, r in rss[:: max(1, len(rss) // 8)]],
-    "settings": {"batch": full["batch"], "decode_workers": full["decode_workers"], "ort_threads": full["ort_threads"],
-                 "python": {k: py[k] for k in ("batch", "workers", "threads", "images", "torch")}},
-    "ingest_summary": full,
+    "rounds": [{"images": r["seen"], "ingest_images_per_s": r["images_per_s"],
+                "tower_before": r["tower_baseline_before"], "tower_after": r["tower_baseline_after"],
+                "ingest_over_tower": r["ingest_over_tower"], "python_images_per_s": r["python"]["images_per_s"],
+                "python_images": r["python"]["images"], "ingest_over_python": r["images_per_s"] / r["python"]["images_per_s"],
+                "busy_pct": {s["name"]: round(s["busy_pct"], 1) for s in r["stages"]},
+                "decode_workers": r["decode_workers"], "ort_threads": r["ort_threads"], "batch": r["batch"]}
+               for r in rounds],
+    "ingest_over_tower_median": statistics.median(tower),
+    "ingest_over_python_median": statistics.median(vs_py),
+    "full_run": {"images": full["seen"], "images_per_s": full["images_per_s"], "wall_s": full["wall_s"],
+                 "peak_rss_mib": full["peak_rss_bytes"] / 2**20},
+    "short_run": {"images": short["seen"], "peak_rss_mib": short["peak_rss_bytes"] / 2**20},
+    "rss_mib_along_full_run": [(d, round(r / 2**20, 1)) for d, r in rss],
 }
 json.dump(res, open(os.path.join(out, "results.json"), "w"), indent=1)
-print("| measure | value |\n|---|---|")
-print("| corpus | %d images, %.2f GB (%s) |" % (corpus["images"], corpus["bytes"] / 1e9, corpus["formats"]))
-print("| clipdex ingest | %.2f images/s (%d embedded, wall %.1f s) |" % (full["images_per_s"], full["outcomes"]["embedded"], full["wall_s"]))
-print("| bare image tower, pre-decoded, same batch/threads | %.2f before, %.2f after images/s |" % tuple(res["tower_baseline_images_per_s"]))
-print("| ingest / tower | %.3f |" % res["ingest_over_tower"])
-print("| Python (Pillow + PyTorch, clip-retrieval style) | %.2f images/s on %d images |" % (py["images_per_s"], py["images"]))
-print("| ingest / Python | %.2f |" % res["ingest_over_python"])
-print("| peak RSS | %s |" % ", ".join("%s: %.0f MiB" % kv for kv in res["peak_rss_mib"].items()))
-print("| RSS along the run (done, MiB) | %s |" % res["rss_mib_along_run"])
-print("| busy %% | %s |" % ", ".join("%s %.0f%%" % (s["name"], s["busy_pct"]) for s in full["stages"]))
-print("| settings | batch %d, decode workers %d, ORT threads %d |" % (full["batch"], full["decode_workers"], full["ort_threads"]))
-EOF
+print("| round | images | ingest img/s | bare tower img/s (before, after) | ingest/tower | Python img/s (images) | ingest/Python | busy % |")
+print("|---|---|---|---|---|---|---|---|")
+for i, r in enumerate(res["rounds"]):
+    print("| %d | %d | %.2f | %.2f, %.2f | %.3f | %.2f (%d) | %.2f | %s |" % (
+        i, r["images"], r["ingest_images_per_s"], r["tower_before"], r["tower_after"], r["ingest_over_tower"],
+        r["python_images_per_s"], r["python_images"], r["ingest_over_python"],
+        ", ".join("%s %s" % kv for kv in r["busy_pct"].items())))
+print()
+print("median ingest/tower %.3f, median ingest/Python %.2f" % (res["ingest_over_tower_median"], res["ingest_over_python_median"]))
+print("corpus: %d images, %.2f GB, %s" % (corpus["images"], corpus["bytes"] / 1e9, corpus["formats"]))
+print("peak RSS: %d images %.0f MiB; %d images %.0f MiB" % (short["seen"], res["short_run"]["peak_rss_mib"],
+                                                          full["seen"], res["full_run"]["peak_rss_mib"]))
+print("RSS along the full run (done, MiB):", res["rss_mib_along_full_run"][:: max(1, len(rss) // 10)])
+EOF2
