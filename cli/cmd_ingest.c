@@ -34,6 +34,7 @@ static int usage(void)
         "  --ext LIST            directory filter, e.g. jpg,png (default: every format clipdex decodes)\n"
         "  --threads SPEC        thread budget overrides: cores=,ort=,workers=,vips=,omp=,blas= (or CDX_THREADS)\n"
         "  --decode-workers N    fixed decode workers (default: balanced from measured costs)\n"
+        "  --decode-nice N       run decode workers N nicer than the tower (0-19)\n"
         "  --max-pixels N        refuse images whose header claims more pixels (default 150000000)\n"
         "  --max-bytes N         refuse larger files (default 134217728)\n"
         "  --decode-budget-ms N  wall-time budget per image decode (default 10000; 0 = none)\n"
@@ -116,7 +117,7 @@ int cdx_cmd_ingest(int argc, char **argv)
     enum {
         O_DATA = 1000, O_CONTRACT, O_PROVIDERS, O_TEXT_PROVIDERS, O_BATCH, O_CAPTIONS, O_RETRY, O_FORCE, O_TRUST,
         O_EXT, O_THREADS, O_WORKERS, O_MAX_PIXELS, O_MAX_BYTES, O_BUDGET, O_INDEX, O_LIMIT, O_PROGRESS,
-        O_INTERVAL, O_JSON, O_BASELINE, O_HELP
+        O_INTERVAL, O_JSON, O_BASELINE, O_NICE, O_HELP
     };
     static const struct option opts[] = {
         {"data", required_argument, NULL, O_DATA},
@@ -140,6 +141,7 @@ int cdx_cmd_ingest(int argc, char **argv)
         {"progress-interval", required_argument, NULL, O_INTERVAL},
         {"json", no_argument, NULL, O_JSON},
         {"tower-baseline", required_argument, NULL, O_BASELINE},
+        {"decode-nice", required_argument, NULL, O_NICE},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -172,6 +174,11 @@ int cdx_cmd_ingest(int argc, char **argv)
             if (parse_count("--decode-workers", optarg, 1, &v))
                 return 2;
             ip.decode_workers = (int32_t)(v > 256 ? 256 : v);
+            break;
+        case O_NICE:
+            if (parse_count("--decode-nice", optarg, 0, &v))
+                return 2;
+            ip.decode_nice = (int32_t)(v > 19 ? 19 : v);
             break;
         case O_MAX_PIXELS:
             if (parse_count("--max-pixels", optarg, 1, &ep.preprocess.max_pixels))

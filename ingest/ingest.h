@@ -65,6 +65,8 @@ typedef struct cdx_ingest_params {
     int32_t progress_fd;       /* default 2 */
     double progress_interval;  /* seconds; 0 = 0.5 for the live line, 2 for JSON */
     int64_t limit;             /* stop after this many items read from the sources; 0 = no limit */
+    int32_t decode_nice;       /* decode workers run this much nicer than the tower (Linux thread
+                                  priority), so decoding takes the cycles the tower leaves */
 } cdx_ingest_params;
 
 cdx_ingest_params cdx_ingest_default_params(void);

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -48,6 +49,7 @@ cdx_ingest_params cdx_ingest_default_params(void)
         .progress_fd = 2,
         .progress_interval = 0,
         .limit = 0,
+        .decode_nice = 0,
     };
 }
 
@@ -248,6 +250,12 @@ static void *worker_main(void *arg)
     worker *w = arg;
     job *j = w->j;
     cdx_threads_enter_omp();
+    if (j->p.decode_nice > 0) { /* per thread on Linux: a thread id is a process id here */
+        errno = 0;
+        int now = getpriority(PRIO_PROCESS, (id_t)gettid());
+        if (errno == 0 && setpriority(PRIO_PROCESS, (id_t)gettid(), CDX_MIN(now + j->p.decode_nice, 19)) != 0)
+            cdx_log_debug("ingest", "decode worker priority: %s", strerror(errno));
+    }
     cdx_errbuf eb = {0};
     for (;;) {
         gate(w);
