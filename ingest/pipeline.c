@@ -476,19 +476,19 @@ static void report(job *j, int final)
         cdx_queue_get_stats(j->q[q], &st);
         depth[q] = st.depth, cap[q] = st.capacity;
     }
-    char line[512];
+    char line[768];
     int n;
     if (mode == CDX_INGEST_PROGRESS_JSON) {
         n = snprintf(line, sizeof line,
                      "{\"type\":\"progress\",\"elapsed_s\":%.2f,\"done\":%llu,\"total\":%lld,\"total_estimated\":%s,"
                      "\"embedded\":%llu,\"reused\":%llu,\"unchanged\":%llu,\"known_failures\":%llu,\"failed\":%llu,"
                      "\"images_per_s\":%.2f,\"items_per_s\":%.2f,\"eta_s\":%.1f,\"workers\":%d,\"rss_bytes\":%llu,"
-                     "\"queues\":{\"read\":%zu,\"ready\":%zu,\"embed\":%zu,\"write\":%zu}}\n",
+                     "\"peak_rss_bytes\":%llu,\"queues\":{\"read\":%zu,\"ready\":%zu,\"embed\":%zu,\"write\":%zu}}\n",
                      el, (unsigned long long)done, (long long)total, est ? "true" : "false",
                      (unsigned long long)atomic_load(&j->outcome[0]), (unsigned long long)atomic_load(&j->outcome[1]),
                      (unsigned long long)atomic_load(&j->outcome[2]), (unsigned long long)atomic_load(&j->outcome[3]),
                      (unsigned long long)atomic_load(&j->outcome[4]), irate, rate, eta, atomic_load(&j->active),
-                     (unsigned long long)cdx_current_rss_bytes(), depth[Q_READ], depth[Q_READY], depth[Q_EMBED], depth[Q_WRITE]);
+                     (unsigned long long)cdx_current_rss_bytes(), (unsigned long long)cdx_peak_rss_bytes(), depth[Q_READ], depth[Q_READY], depth[Q_EMBED], depth[Q_WRITE]);
     } else {
         char eta_s[32], tot[32];
         fmt_duration(eta, eta_s, sizeof eta_s);

@@ -8,9 +8,11 @@
 #include "common/threads.h"
 #include "ingest/ingest.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 typedef struct fixture {
     char *tmp, *src, *data;
@@ -100,9 +102,16 @@ static void bulk_and_rerun(void **state)
     assert_int_equal(s.batches, 0);
     assert_int_equal(s.stages[1].items, 22); /* read and hashed, none decoded */
 
-    /* --force embeds again. */
+    /* --force embeds again (with niced decode workers: only they are reniced,
+     * not the thread that runs the job). */
     p.force = 1;
+    p.decode_nice = 5;
+    errno = 0;
+    int nice_before = getpriority(PRIO_PROCESS, 0);
+    assert_int_equal(errno, 0);
     assert_int_equal(cdx_ingest_run(f->store, f->enc, src, 1, &p, &s, &eb), CDX_OK);
+    assert_int_equal(getpriority(PRIO_PROCESS, 0), nice_before);
+    p.decode_nice = 0;
     /* (the copy rides on its twin while that is in flight, else it is embedded too) */
     assert_true(s.outcome[CDX_INGEST_OUTCOME_EMBEDDED] >= 20);
     assert_int_equal(s.outcome[CDX_INGEST_OUTCOME_EMBEDDED] + s.outcome[CDX_INGEST_OUTCOME_REUSED], 21);

@@ -8,16 +8,20 @@
 #   2. the Python pipeline clip-retrieval runs (tools/bench/clip_retrieval_ref.py:
 #      Pillow decode + resize, PyTorch forward, same weights) on the round's
 #      files, with as many decode workers and threads, right after the round;
-#   3. peak RSS: all images in one process (RSS sampled along the way from
-#      --progress json) against a 100-image run.
+#   3. memory: all images in one process, peak RSS so far sampled along the way
+#      (--progress json): peak RSS at N/2 images against N images.
 # Results: build/bench/ingest/results.json and a markdown table on stdout.
 #
 #   CDX_BENCH_CONTRACT  model contract (default models/bench-vit-b-32/contract.json)
 #   CDX_BENCH_CORPUS    image folder (default build/bench/corpus; generated when short)
 #   CDX_BENCH_IMAGES    corpus size (default 2000)
 #   CDX_BENCH_ROUND     images per round (default 500); CDX_BENCH_PY_ROUND Python's share (default 100)
+#   CDX_BENCH_ROUNDS    how many rounds run (default: as many as the corpus fills)
 #   CDX_BENCH_BASELINE_S seconds of bare-tower timing before and after each round (default 15)
 #   CDX_BENCH_ARGS      extra clipdex ingest flags (e.g. "--threads ort=2,workers=1")
+#   CDX_BENCH_PHASES    which parts run (default "rounds memory"); the report reads what the
+#                       output folder holds, so the parts can run in separate (shorter) sittings
+#   CDX_BENCH_OUT       output folder (default build/bench/ingest)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BUILD="${BUILD:-$ROOT/build}"
@@ -26,7 +30,8 @@ MK="$BUILD/tests/cdx_mkimages"
 CONTRACT="${CDX_BENCH_CONTRACT:-$ROOT/models/bench-vit-b-32/contract.json}"
 CORPUS="${CDX_BENCH_CORPUS:-$BUILD/bench/corpus}"
 N="${CDX_BENCH_IMAGES:-2000}"
-OUT="$BUILD/bench/ingest"
+OUT="${CDX_BENCH_OUT:-$BUILD/bench/ingest}"
+PHASES=" ${CDX_BENCH_PHASES:-rounds memory} "
 PY=/usr/bin/python3
 read -r -a EXTRA <<<"${CDX_BENCH_ARGS:-}"
 
@@ -60,68 +65,82 @@ PY_ROUND="${CDX_BENCH_PY_ROUND:-100}"
 BASELINE_S="${CDX_BENCH_BASELINE_S:-15}"
 "$PY" -c 'import os,sys; d=sys.argv[1]; print("\n".join(sorted(os.path.join(d, f) for f in os.listdir(d))[:int(sys.argv[2])]))' \
     "$CORPUS" "$N" >"$OUT/all.txt"
-split -l "$ROUND" -d -a 2 "$OUT/all.txt" "$OUT/round-"
-rm -rf "$OUT/data-rounds"
-: >"$OUT/rounds.jsonl"
-for m in "$OUT"/round-??; do
-    r="$(basename "$m")"
-    mv "$m" "$m.txt"
-    "$CLIPDEX" --log-level warn ingest --data "$OUT/data-rounds" --contract "$CONTRACT" --json --progress none \
-        --tower-baseline "$BASELINE_S" "${EXTRA[@]}" "$m.txt" >"$OUT/$r.json"
-    head -n "$PY_ROUND" "$m.txt" >"$m.py.txt"
-    read -r workers threads batch < <("$PY" -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["decode_workers"], j["ort_threads"], j["batch"])' "$OUT/$r.json")
-    "$PY" "$ROOT/tools/bench/clip_retrieval_ref.py" --model "$MODEL_DIR" --batch "$batch" --workers "$workers" \
-        --threads "$threads" $(cat "$m.py.txt") >"$OUT/$r.python.json"
-    "$PY" -c 'import json,sys; a=json.load(open(sys.argv[1])); b=json.load(open(sys.argv[2])); a["python"]=b; print(json.dumps(a))' \
-        "$OUT/$r.json" "$OUT/$r.python.json" >>"$OUT/rounds.jsonl"
-    echo "bench: $r: $(tail -1 "$OUT/rounds.jsonl" | "$PY" -c 'import json,sys; j=json.load(sys.stdin); print("ingest %.2f img/s, tower %.2f/%.2f, python %.2f" % (j["images_per_s"], j["tower_baseline_before"], j["tower_baseline_after"], j["python"]["images_per_s"]))')" >&2
-done
+rm -f "$OUT"/round-??
+head -n "$(( ${CDX_BENCH_ROUNDS:-1000000} * ROUND ))" "$OUT/all.txt" | split -l "$ROUND" -d -a 2 - "$OUT/round-"
+if [[ "$PHASES" == *" rounds "* ]]; then
+    rm -rf "$OUT/data-rounds"
+    : >"$OUT/rounds.jsonl"
+    for m in "$OUT"/round-??; do
+        r="$(basename "$m")"
+        mv "$m" "$m.txt"
+        "$CLIPDEX" --log-level warn ingest --data "$OUT/data-rounds" --contract "$CONTRACT" --json --progress none \
+            --tower-baseline "$BASELINE_S" "${EXTRA[@]}" "$m.txt" >"$OUT/$r.json"
+        head -n "$PY_ROUND" "$m.txt" >"$m.py.txt"
+        read -r workers threads batch < <("$PY" -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["decode_workers"], j["ort_threads"], j["batch"])' "$OUT/$r.json")
+        "$PY" "$ROOT/tools/bench/clip_retrieval_ref.py" --model "$MODEL_DIR" --batch "$batch" --workers "$workers" \
+            --threads "$threads" $(cat "$m.py.txt") >"$OUT/$r.python.json"
+        "$PY" -c 'import json,sys; a=json.load(open(sys.argv[1])); b=json.load(open(sys.argv[2])); a["python"]=b; print(json.dumps(a))' \
+            "$OUT/$r.json" "$OUT/$r.python.json" >>"$OUT/rounds.jsonl"
+        echo "bench: $r: $(tail -1 "$OUT/rounds.jsonl" | "$PY" -c 'import json,sys; j=json.load(sys.stdin); print("ingest %.2f img/s, tower %.2f/%.2f, python %.2f" % (j["images_per_s"], j["tower_baseline_before"], j["tower_baseline_after"], j["python"]["images_per_s"]))')" >&2
+    done
+fi
 
-# Memory: all the images in one process, RSS sampled along the way, against a short run.
-rm -rf "$OUT/data-full" "$OUT/data-short"
-"$CLIPDEX" --log-level warn ingest --data "$OUT/data-short" --contract "$CONTRACT" --json --progress none --limit 100 \
-    "${EXTRA[@]}" "$OUT/all.txt" >"$OUT/short.json"
-"$CLIPDEX" --log-level warn ingest --data "$OUT/data-full" --contract "$CONTRACT" --json --progress json \
-    --progress-interval 5 "${EXTRA[@]}" "$OUT/all.txt" >"$OUT/full.json" 2>"$OUT/full.progress"
+# Memory: all the images in one process, peak RSS so far sampled along the way.
+if [[ "$PHASES" == *" memory "* ]]; then
+    rm -rf "$OUT/data-full"
+    "$CLIPDEX" --log-level warn ingest --data "$OUT/data-full" --contract "$CONTRACT" --json --progress json \
+        --progress-interval 5 "${EXTRA[@]}" "$OUT/all.txt" >"$OUT/full.json" 2>"$OUT/full.progress"
+    rm -rf "$OUT/data-full"
+fi
 
 "$PY" - "$OUT" <<'EOF2'
 import json, os, statistics, sys
 out = sys.argv[1]
-load = lambda n: json.load(open(os.path.join(out, n)))
-rounds = [json.loads(l) for l in open(os.path.join(out, "rounds.jsonl"))]
-full, short, corpus = load("full.json"), load("short.json"), load("corpus.json")
-tower = [r["ingest_over_tower"] for r in rounds]
-vs_py = [r["images_per_s"] / r["python"]["images_per_s"] for r in rounds]
-rss = [(p["done"], p["rss_bytes"]) for p in (json.loads(l) for l in open(os.path.join(out, "full.progress"))
-                                               if l.startswith("{") and '"progress"' in l)]
-res = {
-    "corpus": corpus,
-    "rounds": [{"images": r["seen"], "ingest_images_per_s": r["images_per_s"],
-                "tower_before": r["tower_baseline_before"], "tower_after": r["tower_baseline_after"],
-                "ingest_over_tower": r["ingest_over_tower"], "python_images_per_s": r["python"]["images_per_s"],
-                "python_images": r["python"]["images"], "ingest_over_python": r["images_per_s"] / r["python"]["images_per_s"],
-                "busy_pct": {s["name"]: round(s["busy_pct"], 1) for s in r["stages"]},
-                "decode_workers": r["decode_workers"], "ort_threads": r["ort_threads"], "batch": r["batch"]}
-               for r in rounds],
-    "ingest_over_tower_median": statistics.median(tower),
-    "ingest_over_python_median": statistics.median(vs_py),
-    "full_run": {"images": full["seen"], "images_per_s": full["images_per_s"], "wall_s": full["wall_s"],
-                 "peak_rss_mib": full["peak_rss_bytes"] / 2**20},
-    "short_run": {"images": short["seen"], "peak_rss_mib": short["peak_rss_bytes"] / 2**20},
-    "rss_mib_along_full_run": [(d, round(r / 2**20, 1)) for d, r in rss],
-}
-json.dump(res, open(os.path.join(out, "results.json"), "w"), indent=1)
-print("| round | images | ingest img/s | bare tower img/s (before, after) | ingest/tower | Python img/s (images) | ingest/Python | busy % |")
-print("|---|---|---|---|---|---|---|---|")
-for i, r in enumerate(res["rounds"]):
-    print("| %d | %d | %.2f | %.2f, %.2f | %.3f | %.2f (%d) | %.2f | %s |" % (
-        i, r["images"], r["ingest_images_per_s"], r["tower_before"], r["tower_after"], r["ingest_over_tower"],
-        r["python_images_per_s"], r["python_images"], r["ingest_over_python"],
-        ", ".join("%s %s" % kv for kv in r["busy_pct"].items())))
-print()
-print("median ingest/tower %.3f, median ingest/Python %.2f" % (res["ingest_over_tower_median"], res["ingest_over_python_median"]))
+path = lambda n: os.path.join(out, n)
+corpus = json.load(open(path("corpus.json")))
+res = {"corpus": corpus}
 print("corpus: %d images, %.2f GB, %s" % (corpus["images"], corpus["bytes"] / 1e9, corpus["formats"]))
-print("peak RSS: %d images %.0f MiB; %d images %.0f MiB" % (short["seen"], res["short_run"]["peak_rss_mib"],
-                                                          full["seen"], res["full_run"]["peak_rss_mib"]))
-print("RSS along the full run (done, MiB):", res["rss_mib_along_full_run"][:: max(1, len(rss) // 10)])
+if os.path.exists(path("rounds.jsonl")) and os.path.getsize(path("rounds.jsonl")):
+    rounds = [json.loads(l) for l in open(path("rounds.jsonl"))]
+    res["rounds"] = [{"images": r["seen"], "ingest_images_per_s": r["images_per_s"],
+                      "tower_before": r["tower_baseline_before"], "tower_after": r["tower_baseline_after"],
+                      "ingest_over_tower": r["ingest_over_tower"], "python_images_per_s": r["python"]["images_per_s"],
+                      "python_images": r["python"]["images"],
+                      "ingest_over_python": r["images_per_s"] / r["python"]["images_per_s"],
+                      "busy_pct": {s["name"]: round(s["busy_pct"], 1) for s in r["stages"]},
+                      "queues": {q["name"]: [round(q["mean_depth"], 1), q["max_depth"], q["capacity"]]
+                                 for q in r.get("queues", [])},
+                      "decode_workers": r["decode_workers"], "ort_threads": r["ort_threads"], "batch": r["batch"]}
+                     for r in rounds]
+    res["ingest_over_tower_median"] = statistics.median(r["ingest_over_tower"] for r in res["rounds"])
+    res["ingest_over_python_median"] = statistics.median(r["ingest_over_python"] for r in res["rounds"])
+    print()
+    print("| round | images | ingest img/s | bare tower img/s (before, after) | ingest/tower | Python img/s (images) | ingest/Python | busy % |")
+    print("|---|---|---|---|---|---|---|---|")
+    for i, r in enumerate(res["rounds"]):
+        print("| %d | %d | %.2f | %.2f, %.2f | %.3f | %.2f (%d) | %.2f | %s |" % (
+            i, r["images"], r["ingest_images_per_s"], r["tower_before"], r["tower_after"], r["ingest_over_tower"],
+            r["python_images_per_s"], r["python_images"], r["ingest_over_python"],
+            ", ".join("%s %s" % kv for kv in r["busy_pct"].items())))
+    print()
+    print("median ingest/tower %.3f, median ingest/Python %.2f" % (res["ingest_over_tower_median"],
+                                                                   res["ingest_over_python_median"]))
+    print("queues (mean, max, capacity) per round:", [r["queues"] for r in res["rounds"]])
+if os.path.exists(path("full.json")) and os.path.getsize(path("full.json")):
+    full = json.load(open(path("full.json")))
+    prog = [json.loads(l) for l in open(path("full.progress")) if l.startswith("{") and '"progress"' in l]
+    half = full["seen"] // 2
+    at_half = next((p for p in prog if p["done"] >= half), None)
+    res["full_run"] = {"images": full["seen"], "images_per_s": full["images_per_s"], "wall_s": full["wall_s"],
+                       "peak_rss_mib": full["peak_rss_bytes"] / 2**20,
+                       "peak_rss_mib_at_half": at_half and at_half["peak_rss_bytes"] / 2**20,
+                       "half_done": at_half and at_half["done"],
+                       "rss_mib_along": [(p["done"], round(p["rss_bytes"] / 2**20, 1),
+                                          round(p["peak_rss_bytes"] / 2**20, 1)) for p in prog]}
+    f = res["full_run"]
+    print()
+    print("memory: %d images in one run, %.2f img/s; peak RSS %.0f MiB after %s images, %.0f MiB after %d" % (
+        f["images"], f["images_per_s"], f["peak_rss_mib_at_half"] or 0, f["half_done"], f["peak_rss_mib"], f["images"]))
+    print("(done, RSS MiB, peak so far MiB):", f["rss_mib_along"][:: max(1, len(prog) // 10)])
+json.dump(res, open(path("results.json"), "w"), indent=1)
 EOF2
