@@ -8,7 +8,9 @@
 #   make install  install under PREFIX (default /usr/local)
 #   make fuzz     build libFuzzer targets with clang into build-fuzz/
 #   make models   regenerate the shipped models, contracts, golden packs and samples (PyTorch; slow)
-#   make bench-models  full-size random-weight models in models/bench-* for performance work (not committed)
+#   make bench-models  full-size random-weight models in models/bench-* for performance work (not committed),
+#                      with their int8 variants (make bench-int8: those alone)
+#   make models-int8   int8 variants of the shipped tiny models (contracts/tiny-*-int8.json; not committed)
 #   make bench-report  the clipdex bench matrix on the ViT-B/32- and SigLIP-base-size bench models (+ int8 when present)
 #   make clean
 
@@ -24,6 +26,7 @@ GENERATOR  := $(shell command -v ninja >/dev/null 2>&1 && echo Ninja || echo "Un
 CMAKE_COMMON = -G "$(GENERATOR)" -DONNXRUNTIME_ROOT="$(ORT_ROOT)" -DCDX_WERROR=ON
 
 .PHONY: all bootstrap build build-asan test test-unit demo install fuzz clean models bench-models bench-report toolchain \
+        bench-int8 models-int8 \
         bench bench-server
 
 all: build
@@ -98,7 +101,21 @@ toolchain:
 models: toolchain
 	@OPENBLAS_NUM_THREADS=1 $(TOOLCHAIN_PY) tools/model/regen.py $(REGEN_ARGS)
 
-bench-models: $(BENCH_MODELS)
+BENCH_INT8_MODELS := models/bench-vit-b-32-int8/contract.json models/bench-siglip-base-int8/contract.json
+TINY_INT8         := contracts/tiny-clip-int8.json contracts/tiny-siglip-int8.json
+
+bench-models: $(BENCH_MODELS) $(BENCH_INT8_MODELS)
+bench-int8: $(BENCH_INT8_MODELS)
+
+# int8 towers (tools/model/quantize.py; docs/bench.md "int8") beside the fp32 ones, the contract in its own folder.
+$(BENCH_INT8_MODELS): models/bench-%-int8/contract.json: models/bench-%/contract.json tools/model/quantize.py
+	@OPENBLAS_NUM_THREADS=1 $(TOOLCHAIN_PY) tools/model/quantize.py --contract $< --id bench-$*-int8 --out-contract $@
+
+# The shipped tiny models' int8 variants: made from the committed fp32 models (not committed themselves,
+# so a retrained model never leaves a stale int8 contract behind; tools/model/regen.py makes them too).
+models-int8: $(TINY_INT8)
+contracts/tiny-%-int8.json: contracts/tiny-%.json tools/model/quantize.py
+	@OPENBLAS_NUM_THREADS=1 $(TOOLCHAIN_PY) tools/model/quantize.py --contract $<
 
 models/bench-vit-b-%/contract.json: $(MODEL_TOOLS) | toolchain
 	@OPENBLAS_NUM_THREADS=1 $(TOOLCHAIN_PY) tools/model/convert.py --random-init --size vit-b-$* --out models/bench-vit-b-$*

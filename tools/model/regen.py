@@ -6,7 +6,8 @@ datasets, tokenizers and weights, their ONNX towers, contracts, golden packs and
         [--no-samples] [--steps-clip N] [--steps-siglip N]
 
 Each model goes train -> checkpoint folder (.cache/model-ckpt/NAME, Hugging Face layout) -> convert.py
-(the converter real checkpoints go through) -> contracts/NAME.json -> golden/NAME -> quality + README.
+(the converter real checkpoints go through) -> contracts/NAME.json -> golden/NAME -> quality + README
+-> the int8 variant (quantize.py: models/NAME/onnx/*_int8.onnx and contracts/NAME-int8.json, not committed).
 --from-committed skips training and converts the committed models/NAME/model.safetensors again.
 The contract is written after every file it pins (tokenizer, configs, towers), never before.
 """
@@ -56,6 +57,7 @@ def main():
         run(f"{TOOLS}/convert.py", ckpt, "--out", out, "--id", name, "--contract", contract, env=env)
         run(f"{TOOLS}/golden.py", "--contract", contract, env=env)
         run(f"{TOOLS}/quality.py", "--contract", contract, "--seed", str(args.seed), "--readme", env=env)
+        run(f"{TOOLS}/quantize.py", "--contract", contract, env=env)  # after the fp32 golden pack it is checked on
 
 
 if __name__ == "__main__":
